@@ -134,8 +134,9 @@ def srgb_profile():
 
 @lru_cache(maxsize=1)
 def srgb_icc_bytes() -> bytes:
-    "The sRGB ICC profile as bytes (embedded in every file flixnb writes)."
-    return srgb_profile().tobytes()
+    "The sRGB ICC profile as bytes (embedded in every file flixnb writes); its creation date zeroed, so outputs are byte-identical run to run."
+    b = srgb_profile().tobytes()
+    return b[:24] + b'\0'*12 + b[36:]
 
 @lru_cache(maxsize=32)
 def _transform(icc:bytes, mode:str):
