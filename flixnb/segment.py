@@ -102,9 +102,12 @@ def u2net(shot:Shot, min_conf:float=0.5, min_area:float=0.001) -> Shot:
 @stage("onnx")
 def onnx_model(shot:Shot, path:str='', size=None, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
                output:int=0, sigmoid:bool=False, minmax:bool=True, min_conf:float=0.5, min_area:float=0.001) -> Shot:
-    "Coarse subject mask from any rembg-compatible salient-object ONNX model at `path`."
-    if not path: raise StageError("stage 'onnx' needs a 'path' to an .onnx model")
-    p = Path(path).expanduser()
+    "Coarse subject mask from any rembg-compatible salient-object ONNX model at `path` (or 'registry:NAME')."
+    if not path: raise StageError("stage 'onnx' needs a 'path' to an .onnx model (or 'registry:NAME' for a model trained with `flixnb train`)")
+    if str(path).startswith('registry:'):          # a model trained with `flixnb train`, sha256-checked
+        from flixnb.train import trained_model_path
+        p = trained_model_path(str(path).split(':', 1)[1])
+    else: p = Path(path).expanduser()
     if not p.is_file(): raise ModelError("ONNX model file not found", p)
     if isinstance(size, (list, tuple)) and len(size) != 2: raise StageError(f"size must be an int or [w, h], got {size!r}")
     coarse, raw = _run_salient(shot, p, size, mean, std, output, sigmoid, minmax)
