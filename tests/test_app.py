@@ -1,6 +1,7 @@
 """The Gradio app through gradio_client against a server launched here: upload → run → images and verdict back;
 bad input (not an image, over the size limit, zip path traversal, zip bomb) → a clear error, nothing written outside the
-app's folder, the app keeps serving; 20 concurrent sessions → no error, time per request printed."""
+app's folder, the app keeps serving; 20 concurrent sessions → no error, time per request printed; try-on on a tiny library built
+from two ootd model photos (skipped without the data) → images with explanations, and with no library → the clear message."""
 import os, time, zipfile, tempfile, statistics, threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -144,3 +145,50 @@ def test_20_concurrent_sessions(server, photo):
           f"latency per request median {statistics.median(lat):.2f} s, max {max(lat):.2f} s; "
           f"server time per request median {statistics.median(srv):.2f} s; throughput {n/wall:.2f} req/s")
     assert len(res) == n
+
+
+# ---- Try-on tab -------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def library(tmp_path_factory):
+    "A tiny model library built from two on-model ootd photos (skips when the data or mediapipe is absent)."
+    from flixnb.core import data_dir
+    photos = sorted((data_dir() / 'ootd' / 'model').glob('*.jpg'))[:2]
+    if len(photos) < 2: pytest.skip("no ootd model photos under FLIXNB_DATA")
+    pytest.importorskip('mediapipe')
+    from flixnb.library import add_models
+    lib = tmp_path_factory.mktemp('library')
+    done, errs = add_models(photos, lib)
+    assert len(done) == 2, errs
+    return lib
+
+
+def test_tryon(client, server, photo, library, tmp_path):
+    cfg = server[1]
+    gallery, md, files = client.predict(file=handle_file(str(photo)), sample_name='(none)', library=str(library),
+                                        stance='(any)', api_name='/tryon')
+    assert len(gallery) >= 1 and len(files) == len(gallery), (gallery, files)
+    for g in gallery:
+        assert g['caption'] and g['caption'].strip() and 'Model ' in g['caption'], g
+        im = _img(g['image'])
+        assert im.ndim == 3 and max(im.shape[:2]) <= cfg.preview and im.std() > 5
+    assert gallery[0]['caption'] in md and 'flixnb library add' not in md, md
+    full = Image.open(files[0])
+    assert full.format == 'JPEG' and full.size == Image.open(next((library / 'models').iterdir()) / 'photo.jpg').size
+    outs = [p for p in cfg.workdir.rglob('*-on-*.jpg')]                     # written only in the app's work folder
+    assert len(outs) >= len(files) and all(cfg.inside(p) for p in outs)
+    assert not any((library / 'models').rglob('*-on-*'))                     # the library is only read
+    fake = tmp_path / 'notes.jpg'; fake.write_text('not a photo')
+    m = _expect_error(lambda: client.predict(file=handle_file(str(fake)), sample_name='(none)', library=str(library),
+                                             stance='(any)', api_name='/tryon'), 'notes.jpg')
+    assert str(cfg.workdir) not in m
+
+
+def test_tryon_no_library(client, server, tmp_path):
+    gallery, md, files = client.predict(file=None, sample_name='tee-navy-white', library='', stance='(any)', api_name='/tryon')
+    assert gallery == [] and not files
+    assert 'No model library is set' in md and 'flixnb library add PHOTO... --library LIB' in md, md
+    (tmp_path / 'models').mkdir()                                            # a library folder with no model in it
+    gallery, md, files = client.predict(file=None, sample_name='tee-navy-white', library=str(tmp_path), stance='front',
+                                        api_name='/tryon')
+    assert gallery == [] and 'is empty' in md and 'flixnb library add' in md, md
