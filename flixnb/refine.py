@@ -339,7 +339,9 @@ def refine(shot:Shot, method:str='guided', band:int|None=None, defringe:bool=Tru
         tri = trimap_from_alpha(shot.alpha, bw)
     else: raise StageError("refine needs a coarse mask (layers['coarse']) or an alpha: run a segmentation or backdrop stage first",
                            shot.meta.get('path'))
-    s = int(scale or np.clip(round(up/1.5), 1, 4))
+    # scale > 1 (the coarse-to-fine 'fast guided filter') misplaces the edge on real photos (a ring of alpha 1 outside
+    # dark garments on VITON-HD: IoU 0.99 → 0.82), so it is off unless asked for
+    s = int(scale or 1)
     kw = {}
     if method == 'guided': kw = dict(r=int(r or np.clip(bw, 4, 16)), iters=1, smooth=1, tile=tile, scale=s)
     elif method == 'gf' and r is not None: kw = dict(r=int(r))
