@@ -10,7 +10,7 @@ import os, sys, argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, cv2
-from .core import Shot, FlixError, StageError, NoSubjectError, templates_dir, alpha_bbox
+from .core import Shot, FlixError, StageError, NoSubjectError, templates_dir, alpha_bbox, template_dirs, available_templates
 from .compose import place, keypoint_frame, _rgb, catalog
 
 # %% auto #0
@@ -23,15 +23,11 @@ class PresetError(FlixError):
 
 def preset_dirs() -> list[Path]:
     "Folders searched for presets: `FLIXNB_PRESETS` (os.pathsep-separated) then `templates/presets`."
-    extra = [Path(p) for p in os.environ.get('FLIXNB_PRESETS', '').split(os.pathsep) if p]
-    return extra + [templates_dir()/'presets']
+    return template_dirs('presets', 'FLIXNB_PRESETS')
 
 def available_presets() -> dict[str, Path]:
     "Preset name → file (earlier folders win)."
-    out = {}
-    for d in reversed(preset_dirs()):
-        for f in sorted(Path(d).glob('*.y*ml')): out[f.stem] = f
-    return out
+    return available_templates('presets', 'FLIXNB_PRESETS')
 
 _FIELDS = dict(name=str, description=str, source=str, checked=str, background=None, aspect=(float, int, type(None)),
                size=dict, fill=dict, centring=str, crop=dict, shadow=str, shadow_params=dict, max_upscale=(float, int),
