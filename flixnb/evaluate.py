@@ -355,8 +355,8 @@ def eval_clipping(data=None, quick:bool=False, peers:bool=True, heavy:int|None=2
     root = data_dir()
     md = [f"## Clipping quality: flixnb vs rembg, pymatting and GrabCut, same run, same images", "",
           f"Command: `flixnb eval clipping{' --quick' if quick else ''}{'' if peers else ' --no-peers'}` "
-          f"(data: `{root}`; {time.perf_counter()-t0:.0f} s in all). Timings are per image, model loading excluded, on a shared "
-          f"and loaded 2-core machine: compare them within a table, not across runs. rembg 2.0.86 runs in its own venv on the same "
+          f"(data: `{root}`; {time.perf_counter()-t0:.0f} s in all). Timings are per image, model loading excluded, on this machine "
+          f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end): compare them within a table, not across runs. rembg 2.0.86 runs in its own venv on the same "
           f"files (PNG for the data sets, the same JPEG for the samples).", "",
           "### Matting with a given trimap (alphamatting.com low-res training set)", "",
           "Errors over each trimap's unknown region (SAD and gradient /1000, alphamatting.com conventions). "
@@ -435,13 +435,13 @@ def bench_recipe(folder, name:str|None=None) -> str:
 _CHILD = r"""
 import json, resource, sys, time
 from flixnb.pipeline import process_file
-from flixnb.core import load_recipe
+from flixnb.core import load_recipe, peak_rss_mb
 r = load_recipe(sys.argv[2])
 u0 = resource.getrusage(resource.RUSAGE_SELF); t1 = time.perf_counter()
 rec = process_file(sys.argv[1], r, sys.argv[3])
 t = time.perf_counter() - t1; u1 = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps(dict(seconds=t, cpu_seconds=(u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime), status=rec['status'],
-                      error=rec['error'], stages=rec['stages'], peak_rss_mb=u1.ru_maxrss/1024)))
+                      error=rec['error'], stages=rec['stages'], peak_rss_mb=peak_rss_mb())))
 """
 
 def time_cutout(path, recipe) -> dict:
@@ -534,14 +534,14 @@ def bench_clipping(argv=None) -> int:
     except ValueError: print(f"flixnb bench clipping: error: --sizes must be numbers, got {a.sizes!r}", file=sys.stderr); return 2
     if not sizes or min(sizes) <= 0 or a.runs < 1:
         print("flixnb bench clipping: error: --sizes must be positive and --runs ≥ 1", file=sys.stderr); return 2
-    t0 = time.perf_counter()
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
     rows = speed_rows(sizes, a.runs, not a.no_rembg, a.rembg_am_24, a.sample, recipe=a.recipe, progress=lambda m: print(m, file=sys.stderr, flush=True))
     md = '\n'.join([f"## Clipping speed and memory: the cutout recipe vs rembg", "",
                     f"Command: `flixnb bench clipping{' ' + ' '.join(argv) if argv else ''}` ({time.perf_counter()-t0:.0f} s). "
                     f"Sample `{a.sample}` as a JPEG (q95); flixnb: {'the `' + a.recipe + '` recipe' if a.recipe else 'decode → u2netp → refine (defringe) → cutout → PNG encode'} "
                     f"in a fresh process per run, median of {a.runs}, model load included; rembg 2.0.86 (its own venv): `rembg.remove` alone, "
                     "decode/encode/model load excluded, first call warmed up. Peak RSS = the process's maximum resident memory. "
-                    "The machine is shared and was loaded by other jobs during the run.", "",
+                    f"Load average when it started: {load0:.1f} (on {os.cpu_count()} cores).", "",
                     speed_table(rows, a.runs)])
     print(md)
     if not a.no_write: print(f"\nwritten to {update_benchmarks('clipping-speed', md)}", file=sys.stderr)
