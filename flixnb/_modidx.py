@@ -159,6 +159,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'flixnb.core.get_stage': ('core.html#get_stage', 'flixnb/core.py'),
                              'flixnb.core.load_recipe': ('core.html#load_recipe', 'flixnb/core.py'),
                              'flixnb.core.peak_rss_mb': ('core.html#peak_rss_mb', 'flixnb/core.py'),
+                             'flixnb.core.read_template': ('core.html#read_template', 'flixnb/core.py'),
                              'flixnb.core.recipe_dirs': ('core.html#recipe_dirs', 'flixnb/core.py'),
                              'flixnb.core.run_stage': ('core.html#run_stage', 'flixnb/core.py'),
                              'flixnb.core.sample_points': ('core.html#sample_points', 'flixnb/core.py'),

@@ -10,7 +10,7 @@ import os, sys, argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, cv2
-from .core import Shot, FlixError, StageError, NoSubjectError, templates_dir, alpha_bbox, template_dirs, available_templates
+from .core import Shot, FlixError, StageError, NoSubjectError, templates_dir, alpha_bbox, template_dirs, available_templates, read_template
 from .compose import place, keypoint_frame, _rgb, catalog
 
 # %% auto #0
@@ -142,18 +142,9 @@ def parse_preset(d, path=None, name=None) -> Preset:
 
 def load_preset(name_or_path) -> Preset:
     "A preset by name (from the preset folders) or from a YAML path."
-    import yaml
     if isinstance(name_or_path, Preset) or hasattr(name_or_path, 'canvas_target'): return name_or_path
     if isinstance(name_or_path, dict): return parse_preset(name_or_path)
-    p = Path(name_or_path)
-    if not (p.suffix in ('.yml', '.yaml') or p.exists()):
-        avail = available_presets()
-        if str(name_or_path) not in avail:
-            raise PresetError(f"unknown preset {str(name_or_path)!r}; valid presets: {', '.join(sorted(avail)) or '(none)'}")
-        p = avail[str(name_or_path)]
-    if not p.is_file(): raise PresetError("preset file not found", p)
-    try: d = yaml.safe_load(p.read_text(encoding='utf-8'))
-    except yaml.YAMLError as e: raise PresetError(f"not valid YAML: {e}", p) from None
+    d, p = read_template(name_or_path, 'presets', 'FLIXNB_PRESETS', PresetError)
     return parse_preset(d, p, p.stem)
 
 # %% ../nbs/21_presets.ipynb #89dd8eed
