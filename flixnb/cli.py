@@ -125,6 +125,8 @@ DELEGATED = {
     'train':   ('flixnb.train:main',        "train a segmenter on the studio's own cutouts"),
     'tryon':   ('flixnb.tryon:main',        'on-model images from garment photos'),
     'library': ('flixnb.library:main',      'manage the model-photo library for try-on'),
+    'colour':  ('flixnb.colour:colour_main', "match a garment's colour to a swatch photo (ΔE2000 before/after)"),
+    'ghost':   ('flixnb.ghost:ghost_main',   'ghost mannequin: front + inside-back shots → one hollow garment'),
 }
 
 def _delegated_available():

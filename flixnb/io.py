@@ -407,8 +407,21 @@ def _as_u8_alpha(alpha, shape, p) -> np.ndarray:
     if a.dtype != np.uint8: a = np.clip(a.astype(np.float32)*255 + 0.5, 0, 255).astype(np.uint8)
     return a
 
-def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes=True, path=None) -> list:
-    "Encode to a list of byte chunks in `fmt` (JPEG/PNG/WEBP/TIFF) with an embedded profile."
+def _png_encode(px, path=None):
+    "PNG bytes of H×W×3/4 uint8 RGB(A): imagecodecs' libpng with the Up filter at zlib level 1 (≈ 2.5× faster than OpenCV's adaptive filtering at 24 MP), else OpenCV."
+    try: import imagecodecs
+    except ImportError: imagecodecs = None
+    if imagecodecs is not None:
+        try: return imagecodecs.png_encode(np.ascontiguousarray(px), level=1, filter=imagecodecs.PNG.FILTER.UP)
+        except Exception as e: raise ImageWriteError(f"the PNG encoder failed: {e}", path) from None
+    import cv2
+    ok, buf = cv2.imencode('.png', cv2.cvtColor(px, cv2.COLOR_RGB2BGR if px.shape[2] == 3 else cv2.COLOR_RGBA2BGRA),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+    if not ok: raise ImageWriteError("the PNG encoder failed", path)
+    return buf
+
+def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes=True, path=None, clear_transparent:bool=False) -> list:
+    "Encode to a list of byte chunks in `fmt` (JPEG/PNG/WEBP/TIFF) with an embedded profile; `clear_transparent`: PNG colours under alpha 0 set to 0."
     import cv2
     rgb = _as_u8_rgb(rgb, path)
     a = None if alpha is None else _as_u8_alpha(alpha, rgb.shape[:2], path)
@@ -424,10 +437,9 @@ def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes
         if not ok: raise ImageWriteError("the JPEG encoder failed (image too large for JPEG? the limit is 65535 px a side)", path)
         return _jpeg_with_icc(buf, prof)
     if fmt == 'PNG':
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if a is None else cv2.cvtColor(np.dstack([rgb, a]), cv2.COLOR_RGBA2BGRA)
-        ok, buf = cv2.imencode('.png', bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
-        if not ok: raise ImageWriteError("the PNG encoder failed", path)
-        return _png_with_icc(buf, prof)
+        px = rgb if a is None else np.dstack([rgb, a])
+        if a is not None and clear_transparent: px[a == 0, :3] = 0    # colours there carry nothing; 0 compresses ≈ 3× better
+        return _png_with_icc(_png_encode(px, path), prof)
     im = Image.fromarray(rgb) if a is None else Image.fromarray(np.dstack([rgb, a]), 'RGBA')
     b = io.BytesIO()
     kw = {'icc_profile': prof} if prof else {}
@@ -438,13 +450,14 @@ def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes
     else: raise ImageWriteError(f"unsupported output format {fmt!r}", path)
     return [b.getbuffer()]
 
-def save_image(path, rgb, alpha=None, quality:int=92, icc:bool|bytes=True, inputs:Iterable=(), fsync:bool=False) -> Path:
+def save_image(path, rgb, alpha=None, quality:int=92, icc:bool|bytes=True, inputs:Iterable=(), fsync:bool=False,
+               clear_transparent:bool=False) -> Path:
     "Save `rgb` (H×W×3 uint8) and optional `alpha` to `path` (format by suffix), atomically, with an sRGB profile."
     p = Path(path)
     fmt = SAVE_FORMATS.get(p.suffix.lower())
     if fmt is None: raise ImageWriteError(f"unsupported output format {p.suffix or '(no suffix)'!r}; valid: {', '.join(SAVE_FORMATS)}", p)
     _check_not_input(p, inputs)
-    chunks = encode_image(rgb, alpha, fmt, quality, icc, p)
+    chunks = encode_image(rgb, alpha, fmt, quality, icc, p, clear_transparent)
     def write(t):
         with open(t, 'wb') as f:
             for c in chunks: f.write(c)

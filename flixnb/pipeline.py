@@ -22,7 +22,7 @@ def save_result(shot:Shot, out, output:dict, inputs=()):
     if callable(output.get('writer')): return output['writer'](shot, out, inputs=inputs)
     kind = output.get('kind', 'catalog')
     return save_image(out, shot.image, alpha=shot.alpha if kind == 'cutout' else None,
-                      quality=output.get('quality', 92), inputs=inputs)
+                      quality=output.get('quality', 92), inputs=inputs, clear_transparent=kind == 'cutout')
 
 def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=None, overrides:dict|None=None,
                  preset=None) -> dict:

@@ -11,8 +11,8 @@ import numpy as np, cv2
 from .core import Shot, stage, StageError, FlixError, ImageReadError
 
 # %% auto #0
-__all__ = ['METHODS', 'default_band', 'auto_trimap', 'trimap_from_alpha', 'matte', 'estimate_foreground', 'refine', 'matte_files',
-           'matte_main', 'matte_torch', 'alphamatting_pairs', 'sad', 'eval_alphamatting']
+__all__ = ['METHODS', 'default_band', 'auto_trimap', 'trimap_from_alpha', 'auto_scale', 'matte', 'estimate_foreground', 'refine',
+           'matte_files', 'matte_main', 'matte_torch', 'alphamatting_pairs', 'sad', 'eval_alphamatting']
 
 # %% ../nbs/12_refine.ipynb #8babcabc
 def _as_unit(m) -> np.ndarray:
@@ -102,10 +102,15 @@ class _CV:
         return cv2.resize(x, (x.shape[1]*2, x.shape[0]*2), interpolation=cv2.INTER_LINEAR)[:shape[0], :shape[1]]
     def clip(self, x, lo, hi): return np.clip(x, lo, hi)
     def maxs(self, x, v): return np.maximum(x, v)
-    def where(self, m, a, b): return np.where(m, a, b).astype(np.float32, copy=False)
+    dtype = np.float32
+    def where(self, m, a, b): return np.where(m, a, b).astype(self.dtype, copy=False)
     def stack(self, xs): return cv2.merge(xs)
     def split(self, x): return cv2.split(x)
     def fmin(self, x): return float(x.min())
+
+class _CV64(_CV):
+    "The same in float64: the colour guided filter's 3×3 inversions blow up in float32 on some flat dark regions at low resolution."
+    dtype = np.float64
 
 def _pushpull(o, img, w, t=0.05):
     "Fill colours `img` where weight `w`>0 into the rest of the image (pyramid of normalised 2×2 averages)."
@@ -148,8 +153,8 @@ def _project(o, I, F, B):
     d = F - B
     return o.clip(_dot(I - B, d) / (_dot(d, d) + 1e-4), 0, 1)
 
-def _guided_kernel(o, I, fg, bg, un, r=16, iters=2, smooth=3, eps=1e-5, geps=1e-5, lam=0.1, pw=4):
-    "Alpha for one tile. I: H×W×3 in [0,1]; fg, bg: float 0/1 known masks; un: bool unknown mask."
+def _guided_kernel(o, I, fg, bg, un, r=16, iters=2, smooth=3, eps=1e-5, geps=1e-5, lam=0.1, pw=4, fb=False):
+    "Alpha for one tile (and its F, B estimates if `fb`). I: H×W×3 in [0,1]; fg, bg: float 0/1 known masks; un: bool unknown mask."
     rl, r0 = max(2, r//4), max(1, r//2)
     F = _pushpull(o, I, fg); B = _pushpull(o, I, bg)
     a = o.where(un, _project(o, I, F, B), fg)
@@ -168,7 +173,8 @@ def _guided_kernel(o, I, fg, bg, un, r=16, iters=2, smooth=3, eps=1e-5, geps=1e-
     for _ in range(smooth):
         a = o.where(un, o.clip(a, 0, 1), fg)
         a = (lam*conf*ap + _gf(o, I, a, r, geps)) / (lam*conf + 1)
-    return o.where(un, o.clip(a, 0, 1), fg)
+    a = o.where(un, o.clip(a, 0, 1), fg)
+    return (a, F, B) if fb else a
 
 def _halo(r=16, iters=2, smooth=3, **_):
     "Total support (px) of the kernel's filter chain beyond push-pull."
@@ -199,45 +205,104 @@ def _up(x, s, shape):
     "Bilinear upsampling by the integer factor `s`, cropped to `shape`."
     return cv2.resize(x, (x.shape[1]*s, x.shape[0]*s), interpolation=cv2.INTER_LINEAR)[:shape[0], :shape[1]]
 
-def _guided_scaled(o, im8, t, s, inner, r=16, **kw):
-    "Fast guided filter (He & Sun 2015): matte at 1/s resolution, then carry the local linear model a·I+b to full resolution (inner box only)."
-    iy0, iy1, ix0, ix1 = inner
-    Il = _down(im8, s).astype(np.float32) * np.float32(1/255)
-    fl = _down((t == 255).astype(np.float32), s); bl = _down((t == 0).astype(np.float32), s)
-    fg, bg = (fl > 0.999).astype(np.float32), (bl > 0.999).astype(np.float32)
-    al = _guided_kernel(o, Il, fg, bg, (fg == 0) & (bg == 0), r=max(2, r//s), **kw)
-    ab = _up(_gf(o, Il, al, max(1, r//(2*s)), 1e-5, coef=True), s, t.shape)[iy0:iy1, ix0:ix1]
-    I = im8[iy0:iy1, ix0:ix1].astype(np.float32) * np.float32(1/255)
-    return np.clip(_dot(ab, I) + ab[..., 3], 0, 1)
+def auto_scale(shape, target_px:int=400_000) -> int:
+    "Coarse-to-fine factor of `guided` for an image of `shape`: about √(H·W / 0.4 MP), 1 for images up to ≈ 0.9 MP."
+    return max(1, int(round((shape[0]*shape[1]/target_px)**0.5)))
 
-def _guided(im, tri, out, un, tile=256, workers=2, scale:int=1, **kw):
-    o = _CV()
-    s = int(scale)
+def _guided_tiles(o, im, fgm, bgm, unm, out, F=None, B=None, **kw):
+    "Run the kernel on the tiles of `im` (uint8) that hold unknown pixels; write alpha (and F, B if given) into the tiles' interiors."
     def one(crop, inner):
         cy0, cy1, cx0, cx1 = crop; iy0, iy1, ix0, ix1 = inner
-        t = tri[cy0:cy1, cx0:cx1]
-        if s > 1: a = _guided_scaled(o, im[cy0:cy1, cx0:cx1], t, s, inner, **kw)
-        else:
-            I = im[cy0:cy1, cx0:cx1].astype(np.float32) * np.float32(1/255)
-            fg = (t == 255).astype(np.float32); bg = (t == 0).astype(np.float32)
-            a = _guided_kernel(o, I, fg, bg, (t > 0) & (t < 255), **kw)[iy0:iy1, ix0:ix1]
-        dst = out[cy0+iy0:cy0+iy1, cx0+ix0:cx0+ix1]
-        u = un[cy0+iy0:cy0+iy1, cx0+ix0:cx0+ix1]
-        dst[u] = a[u]
-    h = _halo(**kw) if s == 1 else s*(_halo(**{**kw, 'r': max(2, kw.get('r', 16)//s)}) + 2*max(1, kw.get('r', 16)//(2*s)) + 2)
-    return _run_tiles(un, h, tile, one, workers)
+        I = im[cy0:cy1, cx0:cx1].astype(o.dtype) * o.dtype(1/255)
+        res = _guided_kernel(o, I, fgm[cy0:cy1, cx0:cx1].astype(o.dtype), bgm[cy0:cy1, cx0:cx1].astype(o.dtype),
+                             unm[cy0:cy1, cx0:cx1], fb=F is not None, **kw)
+        a, f, b = res if F is not None else (res, None, None)
+        sl, il = (slice(cy0+iy0, cy0+iy1), slice(cx0+ix0, cx0+ix1)), (slice(iy0, iy1), slice(ix0, ix1))
+        if F is None:
+            u = unm[sl]; out[sl][u] = a[il][u]
+        else: out[sl] = a[il]; F[sl] = f[il]; B[sl] = b[il]
+    return one
 
-def matte(image, trimap, method:str='guided', **kw) -> np.ndarray:
-    "Alpha (H×W float32 in [0,1]) of `image` (H×W×3) given `trimap` (0 bg, 255 fg, 1–254 unknown)."
+def _low_res(im, tri, s):
+    "The image and trimap at 1/s: a low-res pixel is known only if all its s×s full-res pixels are."
+    fl = _down((tri == 255).astype(np.float32), s); bl = _down((tri == 0).astype(np.float32), s)
+    fg, bg = fl > 0.999, bl > 0.999
+    return _down(im, s), fg, bg, ~fg & ~bg
+
+def _gather_blocks(mask_l, s, un):
+    "Full-res (ys, xs) of the unknown pixels inside the s×s blocks of the low-res pixels set in `mask_l`."
+    ly, lx = np.nonzero(mask_l)
+    d = np.arange(s)
+    ys = (ly[:, None, None]*s + d[None, :, None]).repeat(s, 2).ravel()
+    xs = (lx[:, None, None]*s + d[None, None, :]).repeat(s, 1).ravel()
+    H, W = un.shape
+    k = (ys < H) & (xs < W); ys, xs = ys[k], xs[k]
+    k = un[ys, xs]
+    return ys[k], xs[k]
+
+def _sample(x, ys, xs, s):
+    "Bilinear samples of the low-res array `x` at the full-res pixel centres (ys, xs) (cv2.remap in 4096-wide rows)."
+    n = len(ys); C = 4096; R = max(1, -(-n // C))
+    mx = np.zeros(R*C, np.float32); my = np.zeros(R*C, np.float32)
+    mx[:n] = (xs + 0.5)/s - 0.5; my[:n] = (ys + 0.5)/s - 0.5
+    y = cv2.remap(x, mx.reshape(R, C), my.reshape(R, C), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return y.reshape(R*C, *y.shape[2:])[:n]
+
+def _fine_pass(im, un, out, al, Fl, Bl, s, fg=None, c=0.05):
+    "Full-res alpha from the low-res matte: projection of each band pixel's own colour on its (F, B) line, pointwise."
+    hard = cv2.resize((al >= 0.5).astype(np.uint8), (s*al.shape[1], s*al.shape[0]), interpolation=cv2.INTER_NEAREST)
+    H, W = un.shape
+    out[un] = hard[:H, :W][un]                                   # confident low-res pixels: 0 or 1
+    # blocks where the low-res alpha is soft, ± one block; the weight ramps up from 0 at the set's border, so
+    # the result is continuous in the low-res alpha (no jump where a block enters the set)
+    m = cv2.dilate(np.minimum(al, 1 - al), np.ones((3, 3), np.uint8))
+    ys, xs = _gather_blocks(m > 0.004, s, un)
+    if not len(ys): return 0
+    F, B, a0 = _sample(Fl, ys, xs, s), _sample(Bl, ys, xs, s), _sample(al, ys, xs, s)
+    w = _sample(np.clip((m - 0.004)/0.05, 0, 1), ys, xs, s)
+    I = im[ys, xs].astype(np.float32) * np.float32(1/255)
+    d = F - B; dd = _dot(d, d)
+    conf = np.clip(dd/c, 0, 1)
+    a = conf*np.clip(_dot(I - B, d)/(dd + 1e-4), 0, 1) + (1 - conf)*a0
+    a = np.clip(w*a + (1 - w)*hard[ys, xs], 0, 1)
+    out[ys, xs] = a
+    if fg is not None:                                          # defringe: blur-fusion's pointwise formula, F/B from the matte
+        A = a[:, None]
+        f = np.clip(F + A*(I - A*F - (1 - A)*B), 0, 1)
+        k = (a > 0) & (a < 1)
+        fg[ys[k], xs[k]] = (f[k]*255 + 0.5).astype(np.uint8)
+    return len(ys)
+
+def _guided(im, tri, out, un, tile=256, workers=2, scale:int|None=1, fg=None, **kw):
+    "`guided` matting; scale > 1: coarse-to-fine (matte at 1/scale, then the pointwise full-res pass). True if `fg` was filled."
+    s = auto_scale(tri.shape) if scale is None else int(scale)
+    o = _CV() if s <= 1 else _CV64()
+    if s <= 1:
+        _run_tiles(un, _halo(**kw), tile, _guided_tiles(o, im, tri == 255, tri == 0, un, out, **kw), workers)
+        return False
+    iml, fgl, bgl, unl = _low_res(im, tri, s)
+    al = fgl.astype(np.float32); Fl = np.zeros(iml.shape, np.float32); Bl = np.zeros(iml.shape, np.float32)
+    kwl = {**kw, 'r': max(2, kw.get('r', 16)//s)}
+    ring = cv2.dilate(unl.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0     # F, B also just outside (bilinear taps)
+    _run_tiles(ring, _halo(**kwl), tile, _guided_tiles(o, iml, fgl, bgl, unl, al, Fl, Bl, **kwl), workers)
+    _fine_pass(im, un, out, al, Fl, Bl, s, fg)
+    return fg is not None
+
+def matte(image, trimap, method:str='guided', foreground:bool=False, **kw):
+    """Alpha (H×W float32 in [0,1]) of `image` (H×W×3) given `trimap` (0 bg, 255 fg, 1–254 unknown);
+    with `foreground`, also the defringed colours (uint8 H×W×3) as `(alpha, fg)`."""
     if method not in METHODS: raise StageError(f"unknown matting method {method!r}; valid: {', '.join(METHODS)}")
     im, tri = _check(image, trimap)
     out = (tri == 255).astype(np.float32)
     un = (tri > 0) & (tri < 255)
-    if not un.any(): return out
-    if method == 'guided': _guided(im, tri, out, un, **kw)
+    fg = im.copy() if foreground else None
+    if not un.any(): return (out, fg) if foreground else out
+    done = False
+    if method == 'guided': done = _guided(im, tri, out, un, fg=fg, **kw)
     elif method == 'gf': _gf_feather(im, tri, out, un, **kw)
     else: _pymatting(im, tri, out, un, method, **kw)
-    return out
+    if foreground and not done: fg = estimate_foreground(im, out)
+    return (out, fg) if foreground else out
 
 # %% ../nbs/12_refine.ipynb #01da6c75
 def _gf_feather(im, tri, out, un, r=20, eps=1e-2, tile=256, workers=2):
@@ -339,17 +404,19 @@ def refine(shot:Shot, method:str='guided', band:int|None=None, defringe:bool=Tru
         tri = trimap_from_alpha(shot.alpha, bw)
     else: raise StageError("refine needs a coarse mask (layers['coarse']) or an alpha: run a segmentation or backdrop stage first",
                            shot.meta.get('path'))
-    # scale > 1 (the coarse-to-fine 'fast guided filter') misplaces the edge on real photos (a ring of alpha 1 outside
-    # dark garments on VITON-HD: IoU 0.99 → 0.82), so it is off unless asked for
-    s = int(scale or 1)
+    s = auto_scale(shot.image.shape[:2]) if scale is None else int(scale)
     kw = {}
     if method == 'guided': kw = dict(r=int(r or np.clip(bw, 4, 16)), iters=1, smooth=1, tile=tile, scale=s)
     elif method == 'gf' and r is not None: kw = dict(r=int(r))
-    alpha = matte(shot.image, tri, method, **kw)
+    if defringe and fg_method == 'fast' and method == 'guided' and s > 1:     # defringed in the same full-res pass
+        alpha, fgim = matte(shot.image, tri, method, foreground=True, **kw)
+    else:
+        alpha = matte(shot.image, tri, method, **kw)
+        fgim = estimate_foreground(shot.image, alpha, fg_method, radii=(int(np.clip(2*bw, 8, 90)), 6), tile=tile) if defringe else None
     out = shot.replace(alpha=alpha)
     out.layers['trimap'] = tri
-    if defringe:
-        out.image = estimate_foreground(shot.image, alpha, fg_method, radii=(int(np.clip(2*bw, 8, 90)), 6), tile=tile, scale=s)
+    out.meta['refine'] = dict(method=method, band=bw, scale=s if method == 'guided' else 1)
+    if fgim is not None: out.image = fgim
     return out
 
 # %% ../nbs/12_refine.ipynb #7231e977
@@ -387,9 +454,9 @@ def matte_main(argv=None) -> int:
 # %% ../nbs/12_refine.ipynb #fa64a323
 class _Torch:
     "The same ops as `_CV`, on torch tensors (H×W or H×W×C)."
-    def __init__(self, torch):
-        self.t = torch; import torch.nn.functional as F; self.F = F
-    def _nchw(self, x): return (x[None, None] if x.ndim == 2 else x.permute(2, 0, 1)[None]).float()
+    def __init__(self, torch, dtype=None):
+        self.t, self.dt = torch, dtype or torch.float32; import torch.nn.functional as F; self.F = F
+    def _nchw(self, x): return (x[None, None] if x.ndim == 2 else x.permute(2, 0, 1)[None]).to(self.dt)
     def _back(self, y, nd): return y[0, 0] if nd == 2 else y[0].permute(1, 2, 0)
     def box(self, x, r):
         y = self._nchw(x); h, w = y.shape[-2:]
@@ -409,7 +476,7 @@ class _Torch:
     def split(self, x): return x.unbind(-1)
     def fmin(self, x): return float(x.min())
 
-def matte_torch(image, trimap, device:str='cpu', dtype=None, tile:int|None=None, **kw) -> np.ndarray:
+def matte_torch(image, trimap, device:str='cpu', dtype=None, tile:int|None=None, scale:int|None=1, **kw) -> np.ndarray:
     "The `guided` matte computed with torch on `device` ('cpu' or 'cuda'); returns H×W float32 numpy."
     import torch
     dtype = dtype or torch.float32
@@ -418,6 +485,17 @@ def matte_torch(image, trimap, device:str='cpu', dtype=None, tile:int|None=None,
     un = (tri > 0) & (tri < 255)
     if not un.any(): return out
     o = _Torch(torch)
+    s = auto_scale(tri.shape) if scale is None else int(scale)
+    if s > 1:   # coarse-to-fine: the kernel on the device at 1/s (one tile), the pointwise full-res pass as on the CPU
+        iml, fgl, bgl, unl = _low_res(im, tri, s)
+        T = lambda x: torch.from_numpy(np.ascontiguousarray(x)).to(device)
+        o, f64 = _Torch(torch, torch.float64), torch.float64            # float64 as on the CPU (see `_CV64`)
+        with torch.no_grad():
+            a, F, B = _guided_kernel(o, (T(iml).to(dtype)/255).to(f64), T(fgl).to(f64), T(bgl).to(f64), T(unl),
+                                     fb=True, **{**kw, 'r': max(2, kw.get('r', 16)//s)})
+        np_ = lambda x: np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
+        _fine_pass(im, un, out, np_(a), np_(F), np_(B), s)
+        return out
     def one(crop, inner):
         cy0, cy1, cx0, cx1 = crop; iy0, iy1, ix0, ix1 = inner
         t = torch.from_numpy(np.ascontiguousarray(tri[cy0:cy1, cx0:cx1])).to(device)
