@@ -350,7 +350,7 @@ def colour_main(argv=None) -> int:
         shot = run_stage(shot, 'match_swatch', swatch=args.swatch, strength=args.strength, max_delta_e=args.max_delta_e)
         save_image(args.output, shot.image, inputs=[args.image, args.swatch])
     except FlixError as e:
-        print(f"flixnb: error: {e}", file=sys.stderr); return 2
+        print(f"flixnb colour: error: {e}", file=sys.stderr); return 1   # an input failed (exit 2 = usage error)
     r = shot.meta['colour']['match_swatch']
     if args.json: print(json.dumps(r, ensure_ascii=False, default=str))
     elif r['applied']: print(f"{args.image}: ΔE2000 to the swatch {r['delta_e_before']:.2f} → {r['delta_e_after']:.2f}  → {args.output}")
