@@ -5,13 +5,14 @@
 # %% ../nbs/32_batch.ipynb #9bb1367f
 from __future__ import annotations
 import os, sys, json, time, hashlib, socket, argparse, threading, uuid, logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from .core import FlixError, Recipe, load_recipe, update_benchmarks, templates_dir
 from distributed.diagnostics.plugin import WorkerPlugin
 
 # %% auto #0
-__all__ = ['MANIFEST', 'SUMMARY', 'file_sha256', 'recipe_hash', 'Manifest', 'FlixnbWorker', 'process_one', 'run_batch',
-           'template_path', 'batch_parser', 'main', 'watch', 'watch_main', 'bench_batch']
+__all__ = ['MANIFEST', 'SUMMARY', 'file_sha256', 'recipe_hash', 'Manifest', 'FlixnbWorker', 'process_one', 'process_batch',
+           'chunks', 'run_batch', 'template_path', 'batch_parser', 'main', 'watch', 'watch_main', 'bench_batch']
 
 # %% ../nbs/32_batch.ipynb #80ba8101
 MANIFEST = 'manifest.jsonl'
@@ -120,22 +121,37 @@ def _single_thread():
         try: sys.modules['torch'].set_num_threads(1)
         except Exception: pass
 
+def _warm_gpu(device):
+    "Initialise nvJPEG (and the CUDA context) once, on a tiny JPEG, so the first real batch does not pay for it."
+    dec = _gpu_jpeg_decoder(device)
+    if dec is None: return
+    import io as _io
+    from PIL import Image
+    b = _io.BytesIO(); Image.new('RGB', (16, 16), (200, 30, 40)).save(b, 'JPEG'); dec([b.getvalue()] * 2)
+
 class FlixnbWorker(WorkerPlugin):
-    "Dask worker plugin: per-worker set-up (device, core pinning, parent watch) and a warm-up run of the recipe."
+    "Dask worker plugin: per-worker set-up (device, GPU choice, core pinning, parent watch) and a warm-up run of the recipe."
     name = 'flixnb'
-    def __init__(self, recipe=None, rhash=None, preset=None, device:str='cpu', pin:bool=False, watch_parent:bool=False):
+    def __init__(self, recipe=None, rhash=None, preset=None, device:str='cpu', pin:bool=False, watch_parent:bool=False,
+                 gpus:int=0):
         self.recipe, self.rhash, self.preset, self.device = recipe, rhash, preset, device
-        self.pin, self.watch_parent = pin, watch_parent
+        self.pin, self.watch_parent, self.gpus = pin, watch_parent, gpus
 
     def setup(self, worker):
+        try: i = int(str(worker.name).rsplit('-', 1)[-1])
+        except ValueError: i = os.getpid()
+        if self.device == 'cuda' and self.gpus > 1:       # a local cluster with a worker per GPU: worker i gets GPU i
+            vis = [v.strip() for v in os.environ.get('CUDA_VISIBLE_DEVICES', '').split(',') if v.strip()]
+            os.environ['CUDA_VISIBLE_DEVICES'] = (vis or [str(k) for k in range(self.gpus)])[i % (len(vis) or self.gpus)]
         os.environ['FLIXNB_DEVICE'] = self.device
         if self.watch_parent: _watch_parent(os.getppid())
         if self.pin and hasattr(os, 'sched_setaffinity'):
             cores = sorted(os.sched_getaffinity(0))
-            try: i = int(str(worker.name).rsplit('-', 1)[-1])
-            except ValueError: i = os.getpid()
             os.sched_setaffinity(0, {cores[i % len(cores)]})
         if self.device == 'cpu': _single_thread()
+        if self.device.startswith('cuda'):
+            try: _warm_gpu(self.device)
+            except Exception: pass              # a broken nvJPEG: the batches fall back to the CPU decoder
         if self.recipe is not None:
             r, p = _prepared(self.rhash, self.recipe, self.preset)
             try:
@@ -150,6 +166,24 @@ def _worker_id() -> dict:
         w = get_worker(); return dict(worker=w.address, worker_name=str(w.name))
     except (ImportError, ValueError): return dict(worker='local', worker_name='local')
 
+def _onnx_providers() -> list[str]:
+    "The execution providers of the ONNX sessions this process has loaded (e.g. ['CUDAExecutionProvider'])."
+    ss = getattr(sys.modules.get('flixnb.models'), '_SESSIONS', None) or {}
+    try: return sorted({s.get_providers()[0] for s in list(ss.values())})
+    except Exception: return []
+
+def _stamp(rec:dict, t0:float) -> dict:
+    "Complete a record: the output's checksum and size, the QC verdict, who did it and when."
+    if rec['status'] == 'done':
+        rec['output_sha256'] = file_sha256(rec['output'])
+        rec['output_bytes'] = os.path.getsize(rec['output'])
+    qc = rec.get('qc')
+    if isinstance(qc, dict) and 'pass' in qc:
+        rec['qc_verdict'] = 'pass' if qc['pass'] else 'fail: ' + '; '.join(map(str, qc.get('reasons', [])))
+    if prov := _onnx_providers(): rec['onnx'] = prov
+    rec.update(_worker_id(), pid=os.getpid(), host=socket.gethostname(), started=round(t0, 3), finished=round(time.time(), 3))
+    return rec
+
 def process_one(path, stem, outdir, recipe, rhash:str, preset=None, overrides=None, max_pixels=None) -> dict:
     "Process one input (on a worker or here) and return its manifest record (without the input hash)."
     from flixnb.pipeline import process_file
@@ -161,16 +195,179 @@ def process_one(path, stem, outdir, recipe, rhash:str, preset=None, overrides=No
         return dict(input=str(path), output=None, status='failed', error=str(e), warnings=[], seconds=0.0, stages={},
                     **_worker_id(), pid=os.getpid(), host=socket.gethostname())
     rec = process_file(path, r, outdir, stem=stem, max_pixels=max_pixels, overrides=overrides, preset=p)
-    if rec['status'] == 'done':
-        rec['output_sha256'] = file_sha256(rec['output'])
-        rec['output_bytes'] = os.path.getsize(rec['output'])
-    qc = rec.get('qc')
-    if isinstance(qc, dict) and 'pass' in qc:
-        rec['qc_verdict'] = 'pass' if qc['pass'] else 'fail: ' + '; '.join(map(str, qc.get('reasons', [])))
-    rec.update(_worker_id(), pid=os.getpid(), host=socket.gethostname(), started=round(t0, 3), finished=round(time.time(), 3))
-    return rec
+    rec.update(decode='cpu', device=os.environ.get('FLIXNB_DEVICE', 'cpu'), batch=1)
+    return _stamp(rec, t0)
 
 # %% ../nbs/32_batch.ipynb #d5c10577
+_JPEG_TAIL = 65536
+
+def _cuda_ok(device) -> bool:
+    "Is `device` a CUDA device that torch can use here?"
+    if not str(device).startswith('cuda'): return False
+    try: import torch
+    except ImportError: return False
+    return torch.cuda.is_available()
+
+def _gpu_jpeg_decoder(device:str):
+    "A function `list[bytes] → list[H×W×3 uint8 array]` decoding JPEGs in one nvJPEG batch on `device`; None where unavailable."
+    if not _cuda_ok(device): return None
+    try:
+        import torch
+        from torchvision.io import decode_jpeg, ImageReadMode
+    except ImportError: return None
+    def decode(blobs):
+        ts = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
+        try: out = decode_jpeg(ts, mode=ImageReadMode.RGB, device=device)            # batched (torchvision ≥ 0.19)
+        except TypeError: out = [decode_jpeg(t, mode=ImageReadMode.RGB, device=device) for t in ts]
+        if isinstance(out, torch.Tensor): out = [out]
+        return [t.permute(1, 2, 0).contiguous().cpu().numpy() for t in out]
+    decode.name = 'nvjpeg'
+    return decode
+
+def _orient(a, o:int):
+    "Apply EXIF orientation `o` to an H×W×C array, as `PIL.ImageOps.exif_transpose` does."
+    import numpy as np
+    f = {2: lambda x: x[:, ::-1], 3: lambda x: x[::-1, ::-1], 4: lambda x: x[::-1], 5: lambda x: x.transpose(1, 0, 2),
+         6: lambda x: np.rot90(x, -1), 7: lambda x: np.rot90(x, 2).transpose(1, 0, 2), 8: lambda x: np.rot90(x, 1)}.get(o)
+    return a if f is None else np.ascontiguousarray(f(a))
+
+def _gpu_jpeg_plan(blob, limit:int):
+    "(what a GPU decode of these file bytes needs, None) for a plain 8-bit RGB JPEG in sRGB; else (None, why not)."
+    if not blob or blob[:3] != b'\xff\xd8\xff': return None, 'not a JPEG'
+    import io as _io, warnings
+    from PIL import Image
+    from flixnb.io import icc_description, _is_srgb
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            with Image.open(_io.BytesIO(blob)) as im:          # the header only: nothing is decoded here
+                fmt, mode, (w, h) = im.format, im.mode, im.size
+                orient = int(im.getexif().get(0x0112, 1) or 1)
+                icc, frames = im.info.get('icc_profile'), getattr(im, 'n_frames', 1)
+    except Exception as e: return None, f"header not readable without decoding ({type(e).__name__})"
+    if fmt not in ('JPEG', 'MPO'): return None, f"a {fmt} file"
+    if mode != 'RGB': return None, f"a {mode} JPEG"
+    if w * h > limit: return None, "over the pixel limit"
+    if not 1 <= orient <= 8: return None, f"EXIF orientation {orient}"
+    desc = icc_description(icc)
+    if icc and (desc == '(unreadable)' or not _is_srgb(desc)): return None, f"colour profile {desc!r} (converted on the CPU)"
+    if b'\xff\xd9' not in blob[-_JPEG_TAIL:]: return None, "no end-of-image marker"
+    return dict(orientation=orient, icc=desc, frames=frames, size=(w, h)), None
+
+def _gpu_shot(a, path, nbytes:int, plan:dict):
+    "The `Shot` `load_image` would make, from nvJPEG's pixels and the header's plan."
+    from flixnb.core import Shot
+    p = Path(path)
+    a = _orient(a, plan['orientation'])
+    meta = dict(path=str(p), stem=p.stem, file_bytes=nbytes, format='JPEG', size=(a.shape[1], a.shape[0]), mode='RGB',
+                bit_depth=8, icc=plan['icc'], orientation=plan['orientation'], frames=plan['frames'], alpha=None)
+    return Shot(a, None, meta=meta)
+
+# %% ../nbs/32_batch.ipynb #4448975b
+def _run_shot(path, load, recipe, outdir, stem, overrides=None, preset=None) -> tuple[dict, dict]:
+    "`pipeline.process_file` with the decoding done by `load()`: the same stages, output and record; and the Shot's meta."
+    from flixnb.pipeline import output_path, save_result
+    t0 = time.perf_counter()
+    rec = dict(input=str(path), output=None, status='failed', error=None, warnings=[], seconds=None, stages={})
+    meta = {}
+    try:
+        shot = load()
+        rec['size'] = list(shot.size)
+        shot = recipe(shot, **(overrides or {}))
+        output = dict(recipe.output)
+        if preset is not None:
+            shot = preset(shot)
+            output = {**output, **preset.output}
+        out = output_path(stem or shot.name, outdir, output)
+        save_result(shot, out, output, inputs=[path])
+        meta = shot.meta
+        if shot.meta.get('qc') is not None: rec['qc'] = shot.meta['qc']
+        rec.update(output=str(out), status='done', stages={h['stage']: h['seconds'] for h in shot.history})
+        rec['warnings'] = list(shot.meta.get('warnings', []))
+    except FlixError as e:
+        rec['error'] = str(e) if e.path else f"{path}: {e.reason}"
+    except MemoryError:
+        rec['error'] = f"{path}: out of memory"
+    except Exception as e:
+        rec.update(status='error', error=f"{path}: {type(e).__name__}: {e}")
+    rec['seconds'] = round(time.perf_counter() - t0, 3)
+    return rec, meta
+
+def _read(p):
+    try:
+        with open(p, 'rb') as f: return f.read()
+    except OSError: return None                     # the loader will say why
+
+def _decode_all(dec, blobs) -> list:
+    "Decode `blobs` in one call; if that fails, one by one; None for each the decoder refuses."
+    if not blobs: return []
+    try:
+        out = dec(blobs)
+        if len(out) == len(blobs): return list(out)
+    except Exception: pass
+    res = []
+    for b in blobs:
+        try: res.append(dec([b])[0])
+        except Exception: res.append(None)
+    return res
+
+def process_batch(items, outdir, recipe, rhash:str, preset=None, overrides=None, max_pixels=None, device:str|None=None,
+                  io_threads:int=8, jpeg_decoder=None) -> list[dict]:
+    """Process a chunk of inputs `[(path, stem), …]` as one task: bytes read by a thread pool, JPEGs decoded in one
+    nvJPEG batch on a CUDA device, then the recipe per image. One record per input, in order, as `process_one` makes them."""
+    from flixnb.io import load_image, pixel_limit
+    device = device or os.environ.get('FLIXNB_DEVICE', 'cpu')
+    items = [(Path(p), s) for p, s in items]
+    n, t0 = len(items), time.time()
+    try: r, p = _prepared(rhash, recipe, preset)
+    except FlixError as e:
+        return [dict(_failed(q, str(e)), **_worker_id(), pid=os.getpid(), host=socket.gethostname()) for q, _ in items]
+    crash = os.environ.get('FLIXNB_BATCH_CRASH_ON')
+    dec = jpeg_decoder or _gpu_jpeg_decoder(device)
+    pool = ThreadPoolExecutor(max(1, min(io_threads, n)), thread_name_prefix='flixnb-io')
+    try:
+        blobs = list(pool.map(_read, [q for q, _ in items]))
+        sizes = [None if b is None else len(b) for b in blobs]
+        plans, notes, pix = [None] * n, [None] * n, [None] * n
+        dsec = 0.0
+        if dec is not None:
+            limit = pixel_limit(max_pixels)
+            for i, b in enumerate(blobs): plans[i], notes[i] = _gpu_jpeg_plan(b, limit)
+            idx = [i for i in range(n) if plans[i]]
+            td = time.perf_counter()
+            for i, a in zip(idx, _decode_all(dec, [blobs[i] for i in idx])):
+                w, h = plans[i]['size']
+                if a is not None and a.shape == (h, w, 3): pix[i] = a
+                else: plans[i], notes[i] = None, f"{getattr(dec, 'name', 'GPU')} could not decode it"
+            dsec = (time.perf_counter() - td) / max(1, len(idx))
+        blobs = None
+        # with a GPU the CPU is free: the other files are decoded a few ahead on the thread pool (EXIF, ICC as always)
+        cpu_q = [i for i in range(n) if pix[i] is None] if dec else []
+        ahead = {}
+        def refill():
+            while cpu_q and len(ahead) < io_threads: j = cpu_q.pop(0); ahead[j] = pool.submit(load_image, items[j][0], max_pixels)
+        recs = []
+        for i, (path, stem) in enumerate(items):
+            refill()
+            if crash and crash in path.name: os._exit(70)          # fault injection (tests)
+            ts = time.time()
+            if pix[i] is not None:
+                a, pix[i], how = pix[i], None, getattr(dec, 'name', 'gpu')
+                load = lambda a=a, path=path, i=i: _gpu_shot(a, path, sizes[i], plans[i])
+            else:
+                how = 'cpu'
+                load = ahead.pop(i).result if i in ahead else (lambda path=path: load_image(path, max_pixels=max_pixels))
+            rec, meta = _run_shot(path, load, r, outdir, stem, overrides, p)
+            rec.update(decode=how, device=device, batch=n)
+            if how != 'cpu': rec['decode_s'] = round(dsec, 4); rec['seconds'] = round(rec['seconds'] + dsec, 3)
+            elif dec is not None and notes[i]: rec['decode_note'] = notes[i]
+            ref = meta.get('refine')
+            if isinstance(ref, dict) and ref.get('device'): rec['refine_device'] = ref['device']
+            recs.append(_stamp(rec, ts))
+        return recs
+    finally: pool.shutdown(wait=False, cancel_futures=True)
+
+# %% ../nbs/32_batch.ipynb #70363c78
 def _lock(outdir:Path):
     import fcntl
     f = open(outdir/'.flixnb-batch.lock', 'a+')
@@ -214,16 +411,31 @@ def _make_client(workers, scheduler, device, allowed_failures):
                                silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
+def chunks(items:list, n:int) -> list[list]:
+    "`items` in consecutive chunks of `n` (the last may be shorter)."
+    return [items[i:i + n] for i in range(0, len(items), n)]
+
+def _batch_size(batch_size, device:str) -> int:
+    "The chunk size: `batch_size`, or 8 on a CUDA device and 1 on the CPU."
+    if batch_size is None: return 8 if str(device).startswith('cuda') else 1
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise FlixError(f"batch_size must be a whole number ≥ 1, got {batch_size!r}")
+    return batch_size
+
 def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|None=None, scheduler:str|None=None,
               device:str='cpu', resume:bool=True, progress:bool=True, overrides:dict|None=None,
-              max_pixels:int|None=None, allowed_failures:int|None=None, client=None) -> list[dict]:
+              max_pixels:int|None=None, allowed_failures:int|None=None, client=None, batch_size:int|None=None) -> list[dict]:
     "Run `recipe` (+`preset`) over `inputs` on Dask into `outdir`, with a resumable `outdir/manifest.jsonl`; records in input order."
-    import warnings
+    import warnings, itertools
     from distributed import as_completed
     with warnings.catch_warnings():                       # no ipywidgets in a papermill kernel: plain text bars
         warnings.simplefilter('ignore'); from tqdm.auto import tqdm
     from flixnb.pipeline import unique_stems
     from flixnb.io import clean_stale_temps
+    bs = _batch_size(batch_size, device)
+    if str(device).startswith('cuda') and client is None and scheduler is None and not _cuda_ok(device):
+        raise FlixError(f"device {device!r} asked for, but torch sees no CUDA device on this machine "
+                        "(use --device cpu, or a scheduler whose workers have GPUs)")
     outdir = Path(outdir); outdir.mkdir(parents=True, exist_ok=True)
     recipe = load_recipe(recipe)
     _load_preset(preset)                                  # fail early, here, for an unknown preset
@@ -259,31 +471,57 @@ def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|N
             if own: client, cluster = _make_client(workers, scheduler, device, allowed_failures)
             try:
                 local = scheduler is None and own
+                gpus = 0
+                if local and device == 'cuda':
+                    import torch; gpus = torch.cuda.device_count()
                 client.register_plugin(FlixnbWorker(recipe, rhash, preset, device, pin=local and device == 'cpu',
-                                                    watch_parent=local))
+                                                    watch_parent=local, gpus=gpus))
                 link = getattr(client, 'dashboard_link', None)
                 print(f"Dask dashboard: {link}" if link else "Dask dashboard: not available (needs bokeh)", file=sys.stderr)
                 n_workers = len(client.scheduler_info(n_workers=-1)['workers'])
                 allowed = allowed_failures if allowed_failures is not None else 3
                 t_first = time.time()
-                run = uuid.uuid4().hex[:8]
-                futs, which = [], {}
-                for p, stem, sha in todo:
+                run, seq = uuid.uuid4().hex[:8], itertools.count()
+                ac, which = as_completed(), {}
+
+                def one(p, stem, sha, why=None):
                     f = client.submit(process_one, str(p), stem, str(outdir), recipe, rhash, preset, overrides, max_pixels,
-                                      key=f"flixnb-{run}-{len(futs)}-{sha[:8]}", pure=False)
-                    futs.append(f); which[f.key] = (p, sha)
+                                      key=f"flixnb-{run}-{next(seq)}-{sha[:8]}", pure=False)
+                    which[f.key] = ('one', [(p, stem, sha)], why); ac.add(f)
+
+                for k, chunk in enumerate(chunks(todo, bs)):
+                    if bs == 1: one(*chunk[0]); continue
+                    f = client.submit(process_batch, [(str(p), stem) for p, stem, _ in chunk], str(outdir), recipe, rhash,
+                                      preset, overrides, max_pixels, device,
+                                      key=f"flixnb-{run}-{next(seq)}-batch{k}-{chunk[0][2][:8]}", pure=False)
+                    which[f.key] = ('batch', chunk, k); ac.add(f)
                 bar = tqdm(total=len(todo), desc=f"batch {recipe.name}", unit='img', disable=not progress, file=sys.stderr)
                 nfail = 0
-                for fut in as_completed(futs):
-                    p, sha = which[fut.key]
-                    try: rec = fut.result()
+                for fut in ac:
+                    kind, chunk, info = which.pop(fut.key)
+                    try:
+                        recs = fut.result()
+                        recs = recs if kind == 'batch' else [recs]
+                        if len(recs) != len(chunk): raise RuntimeError(f"{len(recs)} records for {len(chunk)} inputs")
                     except Exception as e:
+                        if kind == 'batch':       # the chunk killed its workers (or broke): its images again, one per task
+                            why = (f"its chunk of {len(chunk)} failed ({type(e).__name__}): the chunk's images were "
+                                   f"rerun one per task")
+                            print(f"flixnb batch: chunk {info} ({len(chunk)} images) failed ({type(e).__name__}); "
+                                  f"running its images one per task", file=sys.stderr)
+                            for p, stem, sha in chunk: one(p, stem, sha, why)
+                            continue
+                        p = chunk[0][0]
                         if type(e).__name__ == 'KilledWorker': rec = _failed(p, _killed_reason(p, e, allowed))
                         else: rec = {**_failed(p, f"{p}: {type(e).__name__}: {e}"), 'status': 'error'}
-                    rec.update(sha256=sha, input_bytes=_size(p), **common)
-                    man.append(rec); results[str(p)] = rec
-                    nfail += rec['status'] != 'done'
-                    bar.update(1); bar.set_postfix(failed=nfail)
+                        recs = [rec]
+                    for (p, _, sha), rec in zip(chunk, recs):
+                        rec.update(sha256=sha, input_bytes=_size(p), **common)
+                        if kind == 'batch': rec['chunk'] = info
+                        elif info: rec['retried_alone'] = info
+                        man.append(rec); results[str(p)] = rec
+                        nfail += rec['status'] != 'done'
+                    bar.update(len(chunk)); bar.set_postfix(failed=nfail)
                 bar.close()
             finally:
                 if own:
@@ -293,7 +531,7 @@ def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|N
         ordered = [results[str(p)] for p, _ in problems] + [results[str(p)] for p in paths]
         _write_summary(outdir, ordered, dict(recipe=recipe.name, recipe_hash=rhash, workers=n_workers,
                                              wall_s=round(t_end - t_start, 3), process_s=round(t_end - t_first, 3),
-                                             processed=len(todo), skipped=skipped))
+                                             processed=len(todo), skipped=skipped, batch_size=bs, device=device))
         return ordered
     finally: lock.close()
 
@@ -311,7 +549,7 @@ def _write_summary(outdir:Path, records:list, stats:dict):
     atomic_write(outdir/SUMMARY, lambda t: Path(t).write_text(json.dumps(s, indent=1, ensure_ascii=False), encoding='utf-8'))
     return s
 
-# %% ../nbs/32_batch.ipynb #69cba226
+# %% ../nbs/32_batch.ipynb #ba8755a4
 def template_path() -> Path:
     "The papermill template, `templates/batch.ipynb`."
     return templates_dir()/'batch.ipynb'
@@ -332,6 +570,8 @@ def batch_parser() -> argparse.ArgumentParser:
     p.add_argument('--workers', type=int, default=None, help='local Dask workers [one per core, or per GPU]')
     p.add_argument('--scheduler', default=None, metavar='tcp://HOST:8786', help='a running Dask scheduler instead of a local cluster')
     p.add_argument('--device', default='cpu', help='cpu or cuda [cpu]')
+    p.add_argument('--batch-size', type=int, default=None, metavar='N',
+                   help='images per Dask task; on cuda a task decodes its JPEGs in one nvJPEG batch [1 on cpu, 8 on cuda]')
     p.add_argument('--no-resume', action='store_true', help='redo everything, ignoring the manifest')
     p.add_argument('-p', '--parameter', nargs=2, action='append', default=[], metavar=('KEY', 'VALUE'),
                    help='extra notebook parameter (value parsed as YAML)')
@@ -357,17 +597,18 @@ def main(argv=None) -> int:
     ins = [str(Path(x).absolute()) for x in a.input]
     out = out.absolute()
     params = dict(input=ins if len(ins) > 1 else ins[0], output=str(out), recipe=a.recipe, preset=a.preset,
-                  device=a.device, workers=a.workers, scheduler=a.scheduler, resume=not a.no_resume)
+                  device=a.device, workers=a.workers, scheduler=a.scheduler, resume=not a.no_resume, batch_size=a.batch_size)
     for k, v in a.parameter: params[k] = _value(v)
     try:
-        load_recipe(params['recipe']); _load_preset(params['preset'])
+        load_recipe(params['recipe']); _load_preset(params['preset']); _batch_size(params['batch_size'], params['device'])
     except FlixError as e:
         print(f"flixnb batch: error: {e}", file=sys.stderr); return 2
     if a.no_notebook:
         from flixnb.pipeline import summary_table
         try:
             res = run_batch(params['input'], out, recipe=params['recipe'], preset=params['preset'], workers=params['workers'],
-                            scheduler=params['scheduler'], device=params['device'], resume=params['resume'], progress=not a.quiet)
+                            scheduler=params['scheduler'], device=params['device'], resume=params['resume'], progress=not a.quiet,
+                            batch_size=params['batch_size'])
         except FlixError as e:
             print(f"flixnb batch: error: {e}", file=sys.stderr); return 2
         print(summary_table(res))

@@ -138,7 +138,9 @@ def load_onnx(path, providers=None):
     path = Path(path)
     if providers is None:
         avail = ort.get_available_providers()
-        providers = [p for p in ('CUDAExecutionProvider', 'CPUExecutionProvider') if p in avail] or avail
+        # the GPU when onnxruntime-gpu has one, unless this process is a CPU worker (FLIXNB_DEVICE=cpu, set by `flixnb batch`)
+        want = ('CPUExecutionProvider',) if os.environ.get('FLIXNB_DEVICE') == 'cpu' else ('CUDAExecutionProvider', 'CPUExecutionProvider')
+        providers = [p for p in want if p in avail] or avail
     key = (str(path.resolve()), tuple(providers))
     with _LOCK:
         if key not in _SESSIONS:

@@ -389,6 +389,14 @@ def estimate_foreground(image, alpha, method:str='fast', radii=(90, 6), tile:int
     return out
 
 # %% ../nbs/12_refine.ipynb #c2c9edc3
+def _refine_device():
+    "FLIXNB_DEVICE when it names a CUDA device torch can use (a GPU batch worker sets it), else None: the CPU."
+    dev = os.environ.get('FLIXNB_DEVICE', 'cpu')
+    if not dev.startswith('cuda'): return None
+    try: import torch
+    except ImportError: return None
+    return dev if torch.cuda.is_available() else None
+
 @stage("refine")
 def refine(shot:Shot, method:str='guided', band:int|None=None, defringe:bool=True, fg_method:str='fast',
            r:int|None=None, scale:int|None=None, tile:int=128) -> Shot:
@@ -408,14 +416,18 @@ def refine(shot:Shot, method:str='guided', band:int|None=None, defringe:bool=Tru
     kw = {}
     if method == 'guided': kw = dict(r=int(r or np.clip(bw, 4, 16)), iters=1, smooth=1, tile=tile, scale=s)
     elif method == 'gf' and r is not None: kw = dict(r=int(r))
+    dev = _refine_device() if method == 'guided' else None
+    if dev:                                                   # on the GPU: the same matte in torch, image sent in fp16
+        import torch
+        mt = lambda **k: matte_torch(shot.image, tri, device=dev, dtype=torch.float16, **{**kw, **k})
     if defringe and fg_method == 'fast' and method == 'guided' and s > 1:     # defringed in the same full-res pass
-        alpha, fgim = matte(shot.image, tri, method, foreground=True, **kw)
+        alpha, fgim = mt(foreground=True) if dev else matte(shot.image, tri, method, foreground=True, **kw)
     else:
-        alpha = matte(shot.image, tri, method, **kw)
+        alpha = mt() if dev else matte(shot.image, tri, method, **kw)
         fgim = estimate_foreground(shot.image, alpha, fg_method, radii=(int(np.clip(2*bw, 8, 90)), 6), tile=tile) if defringe else None
     out = shot.replace(alpha=alpha)
     out.layers['trimap'] = tri
-    out.meta['refine'] = dict(method=method, band=bw, scale=s if method == 'guided' else 1)
+    out.meta['refine'] = dict(method=method, band=bw, scale=s if method == 'guided' else 1, device=dev or 'cpu')
     if fgim is not None: out.image = fgim
     return out
 
@@ -476,14 +488,15 @@ class _Torch:
     def split(self, x): return x.unbind(-1)
     def fmin(self, x): return float(x.min())
 
-def matte_torch(image, trimap, device:str='cpu', dtype=None, tile:int|None=None, scale:int|None=1, **kw) -> np.ndarray:
-    "The `guided` matte computed with torch on `device` ('cpu' or 'cuda'); returns H×W float32 numpy."
+def matte_torch(image, trimap, device:str='cpu', dtype=None, tile:int|None=None, scale:int|None=1, foreground:bool=False, **kw):
+    "The `guided` matte computed with torch on `device` ('cpu' or 'cuda'); H×W float32 numpy (and the defringed colours with `foreground`)."
     import torch
     dtype = dtype or torch.float32
     im, tri = _check(image, trimap)
     out = (tri == 255).astype(np.float32)
     un = (tri > 0) & (tri < 255)
-    if not un.any(): return out
+    fg = im.copy() if foreground else None
+    if not un.any(): return (out, fg) if foreground else out
     o = _Torch(torch)
     s = auto_scale(tri.shape) if scale is None else int(scale)
     if s > 1:   # coarse-to-fine: the kernel on the device at 1/s (one tile), the pointwise full-res pass as on the CPU
@@ -494,8 +507,8 @@ def matte_torch(image, trimap, device:str='cpu', dtype=None, tile:int|None=None,
             a, F, B = _guided_kernel(o, (T(iml).to(dtype)/255).to(f64), T(fgl).to(f64), T(bgl).to(f64), T(unl),
                                      fb=True, **{**kw, 'r': max(2, kw.get('r', 16)//s)})
         np_ = lambda x: np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
-        _fine_pass(im, un, out, np_(a), np_(F), np_(B), s)
-        return out
+        _fine_pass(im, un, out, np_(a), np_(F), np_(B), s, fg)
+        return (out, fg) if foreground else out
     def one(crop, inner):
         cy0, cy1, cx0, cx1 = crop; iy0, iy1, ix0, ix1 = inner
         t = torch.from_numpy(np.ascontiguousarray(tri[cy0:cy1, cx0:cx1])).to(device)
@@ -506,7 +519,8 @@ def matte_torch(image, trimap, device:str='cpu', dtype=None, tile:int|None=None,
         dst = out[cy0+iy0:cy0+iy1, cx0+ix0:cx0+ix1]; u = un[cy0+iy0:cy0+iy1, cx0+ix0:cx0+ix1]
         dst[u] = a[u]
     _run_tiles(un, _halo(**kw), tile, one, 1)
-    return out
+    if foreground: fg = estimate_foreground(im, out)
+    return (out, fg) if foreground else out
 
 # %% ../nbs/12_refine.ipynb #2989423e
 def alphamatting_pairs(trimaps=('Trimap1', 'Trimap2'), names=None):

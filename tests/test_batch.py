@@ -260,3 +260,74 @@ def test_papermill_notebook(tmp_path):
     assert '2 done, 0 failed' in text
     assert any('image/png' in o.get('data', {}) for c in code for o in c.get('outputs', []))
     assert len(list(out.glob('*.jpg'))) == 2
+
+
+def test_batch_size_chunks(tmp_path, quick):
+    "batch_size=4: chunks of 4 per task; a corrupt file fails alone; the same bytes as a task per image; resume across sizes."
+    from flixnb.batch import run_batch
+    src = tmp_path / 'in'
+    good = make_samples(src, 10, mp=0.15)
+    corrupt = src / 'zz-corrupt.jpg'
+    corrupt.write_bytes(good[0].read_bytes()[:600])                              # a truncated JPEG
+    out4, out1 = tmp_path / 'b4', tmp_path / 'b1'
+    p = run('batch', src, out4, '--no-notebook', '--workers', '2', '--batch-size', '4', '--recipe', quick, '-q')
+    assert p.returncode == 1, p.stdout + p.stderr                                 # one failed
+    assert "10 done, 1 failed" in p.stdout, p.stdout
+    last4 = latest(out4)
+    assert len(last4) == 11
+    bad = last4[str(corrupt.absolute())]
+    assert bad['status'] == 'failed' and corrupt.name in bad['error'] and 'truncated' in bad['error'], bad
+    for g in good:
+        r = last4[str(g.absolute())]
+        assert r['status'] == 'done' and r['batch'] in (3, 4) and r['decode'] == 'cpu' and r['device'] == 'cpu', r
+        assert sha(r['output']) == r['output_sha256']
+    chunks = {}
+    for r in last4.values(): chunks.setdefault(r['chunk'], []).append(r['input'])
+    assert sorted(map(len, chunks.values())) == [3, 4, 4], chunks                # 11 inputs → 4 + 4 + 3
+    assert json.loads((out4 / 'batch-summary.json').read_text())['batch_size'] == 4
+
+    res1 = run_batch(src, out1, recipe=str(quick), workers=2, batch_size=1, progress=False)
+    one = {r['input']: r for r in res1}
+    assert all('chunk' not in r and r['batch'] == 1 for r in res1)
+    assert {k: (r['status'], r.get('output_sha256')) for k, r in one.items()} == \
+           {k: (r['status'], r.get('output_sha256')) for k, r in last4.items()}   # identical outputs, same statuses
+    assert one[str(corrupt.absolute())]['error'] == bad['error']
+
+    # resume with another batch size: only the missing outputs (and the failed input) are redone
+    gone = [Path(last4[str(g.absolute())]['output']) for g in good[2:5]]
+    for f in gone: f.unlink()
+    n0 = len(records(out4))
+    res = run_batch(src, out4, recipe=str(quick), workers=2, batch_size=3, progress=False)
+    redone = sorted(Path(r['input']).name for r in res if not r.get('skipped'))
+    assert redone == sorted([g.name for g in good[2:5]] + [corrupt.name]), redone
+    assert len(records(out4)) == n0 + 4
+    assert all(sha(f) == one[str(g.absolute())]['output_sha256'] for f, g in zip(gone, good[2:5]))
+
+
+def test_chunk_that_kills_workers(tmp_path, quick, monkeypatch):
+    "A chunk holding an image that kills every worker: the chunk is split, only that image fails, the others are done."
+    from flixnb.batch import run_batch
+    src = tmp_path / 'in'
+    paths = make_samples(src, 6, mp=0.15)
+    poison = paths[1].with_name('poison-' + paths[1].name); paths[1].rename(poison)
+    monkeypatch.setenv('FLIXNB_BATCH_CRASH_ON', 'poison-')
+    res = run_batch(src, tmp_path / 'out', recipe=str(quick), workers=2, allowed_failures=1, batch_size=3, progress=False)
+    st = {Path(r['input']).name: r for r in res}
+    assert st[poison.name]['status'] == 'failed'
+    assert 'killed' in st[poison.name]['error'] and poison.name in st[poison.name]['error'], st[poison.name]['error']
+    assert sum(r['status'] == 'done' for r in res) == 5
+    alone = [r for r in res if r.get('retried_alone')]
+    assert poison.name in {Path(r['input']).name for r in alone}                 # its chunk mates ran one per task
+    assert {r['batch'] for r in alone if r['status'] == 'done'} <= {1}
+    assert any(r.get('chunk') is not None for r in res)                          # the other chunk ran as one task
+
+
+def test_batch_size_usage_errors(tmp_path):
+    p = run('batch', tmp_path, tmp_path / 'out', '--no-notebook', '--batch-size', '0')
+    assert p.returncode == 2 and 'batch_size' in p.stderr, p.stdout + p.stderr
+    try:
+        import torch; cuda = torch.cuda.is_available()
+    except ImportError: cuda = False
+    if not cuda:
+        p = run('batch', tmp_path, tmp_path / 'out', '--no-notebook', '--device', 'cuda')
+        assert p.returncode == 2 and 'no CUDA device' in p.stderr, p.stdout + p.stderr
