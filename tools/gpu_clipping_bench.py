@@ -12,8 +12,9 @@ encode are not in it — the CPU benchmark `flixnb bench clipping` covers those)
   1. u2netp at 320 px: onnxruntime with the CUDA execution provider when `onnxruntime-gpu` is installed
      (else the CPU provider, said in the output), batched N×3×320×320;
   2. the automatic trimap at full resolution (`flixnb.refine.auto_trimap`, CPU/OpenCV);
-  3. the guided matte of the unknown band at full resolution: `flixnb.refine.matte_torch(..., device='cuda',
-     dtype=torch.float16)` — the image is uploaded in fp16, the filter chain runs in fp32 on the GPU.
+  3. the guided matte of the unknown band at full resolution, as the refine stage runs it: `flixnb.refine.matte_torch(...,
+     device='cuda', dtype=torch.float16, scale=auto)` — coarse-to-fine: the kernel at 1/8 resolution on the GPU (float64,
+     as on the CPU), then the pointwise full-resolution pass; the image is uploaded in fp16.
 The figure reported is images/s of the whole pass, and each part's seconds; `torch.cuda.max_memory_allocated`.
 
 Without CUDA (no GPU, or a CPU-only torch) it stops at once with a clear message and exit status 2.
@@ -33,6 +34,7 @@ def main(argv=None):
     p.add_argument('--passes', type=int, default=3, help='timed passes (after one warm-up); the median is reported [3]')
     p.add_argument('--dtype', choices=['fp16', 'fp32'], default='fp16')
     p.add_argument('--sample', default='tee-navy-white', help='built-in sample (see flixnb.samples.SAMPLES)')
+    p.add_argument('--scale', default='auto', help="refine's coarse-to-fine factor: auto (as the refine stage: 8 at 24 MP) or an integer; 1 = one level [auto]")
     p.add_argument('--check', action='store_true', help='compare the GPU alpha with the CPU one on the first shot (max |diff| ≤ 1/255?)')
     p.add_argument('--json', help='also write the results to this JSON file')
     a = p.parse_args(argv)
@@ -78,12 +80,16 @@ def main(argv=None):
             res.append(cv2.resize(pm.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR))
         return res
 
+    from flixnb.refine import default_band
+    bw = default_band(_coarse_shape(H, W, 320), (W, H))
+    mkw = dict(r=int(np.clip(bw, 4, 16)), iters=1, smooth=1, scale=None if a.scale == 'auto' else int(a.scale))   # as the refine stage
+
     def one_pass():
         t = {}
         t0 = time.perf_counter(); coarse = segment(shots); t['segment'] = time.perf_counter() - t0
         t0 = time.perf_counter(); tris = [auto_trimap(c, (W, H)) for c in coarse]; t['trimap'] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        alphas = [matte_torch(im, tr, device='cuda', dtype=dtype) for im, tr in zip(shots, tris)]
+        alphas = [matte_torch(im, tr, device='cuda', dtype=dtype, **mkw) for im, tr in zip(shots, tris)]
         torch.cuda.synchronize(); t['matte'] = time.perf_counter() - t0
         t['total'] = sum(t.values())
         return t, alphas, tris
@@ -98,7 +104,7 @@ def main(argv=None):
     if a.check:
         from flixnb.refine import matte
         _, alphas, tris = passes[-1]
-        cpu = matte(shots[0], tris[0], 'guided')
+        cpu = matte(shots[0], tris[0], 'guided', **mkw)
         res['max_abs_diff_vs_cpu'] = float(np.abs(cpu - alphas[0]).max())
         res['within_1_255'] = res['max_abs_diff_vs_cpu'] <= 1/255
     print(json.dumps(res, indent=1))
