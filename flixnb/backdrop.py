@@ -5,11 +5,13 @@ resolution, keep cast shadows out of the alpha (in a layer of their own)."""
 
 # %% ../nbs/10_backdrop.ipynb #3aab04b1
 from __future__ import annotations
+import os
+from pathlib import Path
 import numpy as np, cv2
 from .core import Shot, stage, NoSubjectError, sample_points
 
 # %% auto #0
-__all__ = ['fit_backdrop_field', 'backdrop_stats', 'classify_lowres', 'clean_mask', 'key_alpha', 'backdrop']
+__all__ = ['fit_backdrop_field', 'backdrop_stats', 'classify_lowres', 'clean_mask', 'plate_small', 'key_alpha', 'backdrop']
 
 # %% ../nbs/10_backdrop.ipynb #1f9f9fba
 def _poly_terms(x, y, deg):
@@ -264,15 +266,44 @@ def _mixed_regions(image, s, small, field, B, subj, inner, outer, min_contrast, 
     return strands, sheer, Ka, Kb, t
 
 # %% ../nbs/10_backdrop.ipynb #4569afd7
+_PLATES: dict = {}
+
+def plate_small(plate, size, small_size) -> np.ndarray:
+    """A clean plate — a path, or an H×W×3 uint8 image — as the float32 work-size field for an image of `size`
+    (W, H). Read once per path (cached by path and modification time); a plate of another shape is an error."""
+    from flixnb.core import StageError
+    key = None
+    if isinstance(plate, (str, os.PathLike)):
+        from flixnb.io import load_image
+        p = Path(plate)
+        try: key = (str(p.resolve()), p.stat().st_mtime_ns, tuple(size), tuple(small_size))
+        except OSError: key = None
+        if key in _PLATES: return _PLATES[key]
+        im, where = load_image(p).image, p                    # unreadable → ImageReadError naming the plate
+    else: im, where = np.asarray(plate), None
+    if im.ndim != 3 or im.shape[2] != 3: raise StageError(f"a clean plate must be an RGB image, got shape {im.shape}", where)
+    ph, pw = im.shape[:2]
+    if abs(pw/ph - size[0]/size[1]) > 0.01*size[0]/size[1]:
+        raise StageError(f"the clean plate is {pw}×{ph} but the image is {size[0]}×{size[1]}: shoot it with the same camera "
+                         f"and framing", where)
+    out = cv2.resize(im, tuple(small_size), interpolation=cv2.INTER_AREA).astype(np.float32)
+    if key is not None:
+        if len(_PLATES) > 8: _PLATES.clear()
+        _PLATES[key] = out
+    return out
+
+# %% ../nbs/10_backdrop.ipynb #c3a9242f
 def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_depth:float=0.45,
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
-              edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True):
-    "Key `image` (H×W×3 uint8) against its backdrop → (alpha H×W float32, shadow low-res float32, info)."
+              edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
+              plate:np.ndarray|None=None):
+    "Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32, info)."
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
     # small photos are keyed at their own size, JPEG's chroma bleed and all: a 3×3 median takes the specks out
     small = (cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if s < 1 else cv2.medianBlur(image, 3)).astype(np.float32)
+    if plate is not None: plate = plate_small(plate, (W, H), (w, h))
     # 1. backdrop field: start from the frame's border, refit on what agrees with it
     bw = max(1, min(h, w)//40)
     bg = np.zeros((h, w), bool); bg[:bw] = bg[-bw:] = True; bg[:, :bw] = bg[:, -bw:] = True
@@ -281,7 +312,10 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     near = np.linalg.norm(small - med, axis=-1) < 30
     if (near & bg).sum() > 0.2*bg.sum(): bg &= near
     for it in range(3):
-        field = fit_backdrop_field(small, bg, deg=deg if bg.mean() > .05 else 1)
+        if plate is None: field = fit_backdrop_field(small, bg, deg=deg if bg.mean() > .05 else 1)
+        else:   # the clean plate is the field: exact vignetting and mottling; a gain per channel for exposure drift
+            gain = np.median(small[bg], 0) / np.maximum(np.median(plate[bg], 0), 1) if bg.sum() >= 16 else np.ones(3, np.float32)
+            field = np.clip(plate*gain.astype(np.float32), 0, 255)
         dev, shadow, ratio, tol = classify_lowres(small, field, shadow_depth=shadow_depth, bg=bg)
         bg = dev < 1
     seed = (dev > 1) & ~shadow
@@ -302,7 +336,8 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         # … and its uncertain rim only where it looks like fabric (not the backdrop between trouser legs)
         seed |= _fabric_like(hint_s > 0.5, seed, dev, ratio, bg, shadow)
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
-    info = dict(work_size=(w, h), **tol, subject_share=float(subj.mean()), opened=opened, strands=0.0, sheer=0.0)
+    info = dict(work_size=(w, h), **tol, subject_share=float(subj.mean()), opened=opened, strands=0.0, sheer=0.0,
+                plate=plate is not None)
     if subj.sum() == 0 or subj.mean() > 0.995:
         return None, None, info
     # 2. local colours at low resolution
@@ -373,13 +408,14 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
 @stage("backdrop")
 def backdrop(shot:Shot, work:int=512, band:int=3, shadow_depth:float=0.45, min_contrast:float=24.0,
              min_area:float=0.0005, hole_dev:float=0.6, use_coarse:bool=True, edges:bool=True,
-             defringe:bool=False, gate_core:bool=True, mixed:bool=True) -> Shot:
+             defringe:bool=False, gate_core:bool=True, mixed:bool=True, plate:str|None=None) -> Shot:
     """Key the subject off a studio backdrop: soft alpha at full resolution, cast shadow in layers['shadow'].
-    `gate_core`: open bare backdrop inside the coarse mask's core; `mixed`: solve sheer fabric and fine strands."""
+    `gate_core`: open bare backdrop inside the coarse mask's core; `mixed`: solve sheer fabric and fine strands;
+    `plate`: a clean plate (the empty sweep, same camera and lights) — path or image — used as the backdrop field."""
     hint = shot.layers.get('coarse') if use_coarse else None
     alpha, sh, info = key_alpha(shot.image, work=work, band=band, shadow_depth=shadow_depth, min_contrast=min_contrast,
                                 min_area=min_area, hole_dev=hole_dev, hint=hint, edges=edges, gate_core=gate_core,
-                                mixed=mixed)
+                                mixed=mixed, plate=plate)
     info['used_coarse'] = hint is not None
     if alpha is None: raise NoSubjectError("no subject found on the backdrop", shot.meta.get('path'))
     out = shot.replace(alpha=alpha)

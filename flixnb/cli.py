@@ -29,12 +29,20 @@ def cmd_run(args) -> int:
         if args.preset:
             from flixnb.presets import load_preset
             preset = load_preset(args.preset)
+        overrides = None
+        if getattr(args, 'plate', None):
+            if 'backdrop' not in [st for st, _ in recipe.steps]:
+                return _usage_error(f"--plate is for the backdrop keyer, and recipe {recipe.name!r} has no backdrop step")
+            from flixnb.io import load_image
+            load_image(args.plate)                     # unreadable → a clear error now, not once per image
+            overrides = {'backdrop': {'plate': str(Path(args.plate).resolve())}}
     except FlixError as e: return _usage_error(str(e))
     paths, problems = find_inputs(args.inputs)
     if not paths and not problems: return _usage_error(f"no image files found in {' '.join(args.inputs)}")
     outdir = Path(args.output)
     results = [dict(input=str(p), output=None, status='failed', error=f"{p}: {why}", warnings=[], seconds=0.0) for p, why in problems]
-    results += process_files(paths, recipe, outdir, progress=not args.quiet, max_pixels=args.max_pixels, preset=preset)
+    results += process_files(paths, recipe, outdir, progress=not args.quiet, max_pixels=args.max_pixels, preset=preset,
+                             overrides=overrides)
     if args.json:
         for r in results: print(json.dumps(r, ensure_ascii=False))
     else:
@@ -94,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--preset', default=None, help="marketplace preset applied after the recipe (see `flixnb presets`)")
     r.add_argument('--max-pixels', type=int, default=None, help='refuse images with more pixels (default 200 MP or $FLIXNB_MAX_PIXELS)')
     r.add_argument('--json', action='store_true', help='print one JSON record per input instead of the table')
+    r.add_argument('--plate', default=None, metavar='PLATE', help="a clean plate: the empty backdrop shot from the same tripod and lights, for the backdrop keyer")
     r.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     r.set_defaults(fn=cmd_run)
     d = sub.add_parser('demo', help='run the default recipe on built-in studio samples', description="Generate built-in studio "

@@ -62,14 +62,15 @@ def unique_stems(paths) -> list[str]:
         out.append(s if n == 1 else f"{s}-{n}")
     return out
 
-def process_files(paths, recipe, outdir, progress:bool=True, max_pixels:int|None=None, on_result=None, preset=None) -> list[dict]:
+def process_files(paths, recipe, outdir, progress:bool=True, max_pixels:int|None=None, on_result=None, preset=None,
+                  overrides:dict|None=None) -> list[dict]:
     "Run `recipe` over `paths` one after the other with a progress bar; a result record per input."
     from tqdm.auto import tqdm
     recipe = load_recipe(recipe) if not isinstance(recipe, Recipe) else recipe
     results = []
     bar = tqdm(list(zip(paths, unique_stems(paths))), desc=recipe.name, unit='img', disable=not progress, file=sys.stderr)
     for p, stem in bar:
-        r = process_file(p, recipe, outdir, stem=stem, max_pixels=max_pixels, preset=preset)
+        r = process_file(p, recipe, outdir, stem=stem, max_pixels=max_pixels, preset=preset, overrides=overrides)
         results.append(r)
         if on_result: on_result(r)
         bar.set_postfix(failed=sum(x['status'] != 'done' for x in results))

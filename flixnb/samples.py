@@ -14,7 +14,7 @@ from .core import Shot, ImageWriteError
 
 # %% auto #0
 __all__ = ['KINDS', 'EDGES', 'BACKDROPS', 'COLORS', 'MAX_MP', 'SAMPLES', 'composite', 'make_sample', 'make_plate', 'sample',
-           'write_samples']
+           'sample_plate', 'write_samples']
 
 # %% ../nbs/02_samples.ipynb #8dda901d
 KINDS = ('tee', 'shirt', 'dress', 'trousers', 'jacket')
@@ -620,6 +620,20 @@ def sample(name:str, mp:float=2, seed:int=0) -> Shot:
     s = make_sample(**SAMPLES[name], mp=mp, seed=seed)
     s.meta.update(stem=name if seed == 0 else f'{name}-s{seed}', sample_name=name)
     return s
+
+def sample_plate(name:str, mp:float=2, seed:int=0, noise:float=1.5, drift:float=0.015) -> np.ndarray:
+    """The clean plate of sample `name`: the same sweep under the same lights shot empty — no garment, so no cast
+    shadow — as a studio shoots it from the tripod before the garment goes on; with its own sensor noise (σ `noise`
+    levels) and a small exposure drift per channel (± `drift`)."""
+    if name not in SAMPLES: raise ValueError(f"unknown sample {name!r}; valid samples: {', '.join(SAMPLES)}")
+    p = make_sample(**{**SAMPLES[name], 'shadow': False}, mp=mp, seed=seed).layers['plate']
+    r = np.random.default_rng([int(seed), 7, list(SAMPLES).index(name)])
+    g = (1 + r.uniform(-drift, drift, 3)).astype(np.float32)
+    out = np.empty_like(p)
+    for y0 in range(0, p.shape[0], 512):         # in bands: no 24 MP float temporaries
+        q = p[y0:y0+512].astype(np.float32)*g + r.standard_normal(p[y0:y0+512].shape, dtype=np.float32)*np.float32(noise)
+        out[y0:y0+512] = np.clip(np.rint(q), 0, 255).astype(np.uint8)
+    return out
 
 # %% ../nbs/02_samples.ipynb #a638ba25
 def _save(path:Path, im:np.ndarray, **kw):

@@ -122,3 +122,18 @@ def test_demo(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert (tmp_path / 'summary.txt').exists() and len(list((tmp_path / 'catalog-basic').glob('*.jpg'))) == 2
     assert 'results:' in p.stdout
+
+
+def test_run_with_clean_plate(tmp_path):
+    from flixnb.samples import sample, sample_plate
+    from flixnb.io import save_image
+    s = sample('trousers-khaki-white', mp=0.5)
+    save_image(tmp_path/'shot.jpg', s.image, quality=95); save_image(tmp_path/'plate.jpg', sample_plate('trousers-khaki-white', mp=0.5), quality=95)
+    p = run('run', tmp_path/'shot.jpg', '-o', tmp_path/'out', '--plate', tmp_path/'plate.jpg', '-q', '--json')
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout.splitlines()[-1])['status'] == 'done' and (tmp_path/'out'/'shot.jpg').exists()
+    p = run('run', tmp_path/'shot.jpg', '-o', tmp_path/'out2', '--plate', tmp_path/'plate.jpg', '--recipe', 'cutout')
+    assert p.returncode == 2 and 'no backdrop step' in p.stderr
+    (tmp_path/'bad.jpg').write_bytes(b'nope')
+    p = run('run', tmp_path/'shot.jpg', '-o', tmp_path/'out3', '--plate', tmp_path/'bad.jpg')
+    assert p.returncode == 2 and 'bad.jpg' in p.stderr and not (tmp_path/'out3'/'shot.jpg').exists()
