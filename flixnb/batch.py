@@ -266,32 +266,8 @@ def _gpu_shot(a, path, nbytes:int, plan:dict):
 # %% ../nbs/32_batch.ipynb #4448975b
 def _run_shot(path, load, recipe, outdir, stem, overrides=None, preset=None) -> tuple[dict, dict]:
     "`pipeline.process_file` with the decoding done by `load()`: the same stages, output and record; and the Shot's meta."
-    from flixnb.pipeline import output_path, save_result
-    t0 = time.perf_counter()
-    rec = dict(input=str(path), output=None, status='failed', error=None, warnings=[], seconds=None, stages={})
-    meta = {}
-    try:
-        shot = load()
-        rec['size'] = list(shot.size)
-        shot = recipe(shot, **(overrides or {}))
-        output = dict(recipe.output)
-        if preset is not None:
-            shot = preset(shot)
-            output = {**output, **preset.output}
-        out = output_path(stem or shot.name, outdir, output)
-        save_result(shot, out, output, inputs=[path])
-        meta = shot.meta
-        if shot.meta.get('qc') is not None: rec['qc'] = shot.meta['qc']
-        rec.update(output=str(out), status='done', stages={h['stage']: h['seconds'] for h in shot.history})
-        rec['warnings'] = list(shot.meta.get('warnings', []))
-    except FlixError as e:
-        rec['error'] = str(e) if e.path else f"{path}: {e.reason}"
-    except MemoryError:
-        rec['error'] = f"{path}: out of memory"
-    except Exception as e:
-        rec.update(status='error', error=f"{path}: {type(e).__name__}: {e}")
-    rec['seconds'] = round(time.perf_counter() - t0, 3)
-    return rec, meta
+    from flixnb.pipeline import process_file
+    return process_file(path, recipe, outdir, stem=stem, overrides=overrides, preset=preset, loader=load, with_meta=True)
 
 def _read(p):
     try:

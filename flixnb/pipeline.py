@@ -25,14 +25,16 @@ def save_result(shot:Shot, out, output:dict, inputs=()):
                       quality=output.get('quality', 92), inputs=inputs, clear_transparent=kind == 'cutout')
 
 def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=None, overrides:dict|None=None,
-                 preset=None) -> dict:
-    "Load `path`, run `recipe` (then `preset`, if any), save to `outdir`; return a result record (never raises for bad input)."
+                 preset=None, loader=None, with_meta:bool=False):
+    """Load `path`, run `recipe` (then `preset`, if any), save to `outdir`; return a result record (never raises for bad input).
+    `loader()`: makes the Shot instead of `load_image` (a GPU batch decodes its own); `with_meta`: also return the Shot's meta."""
     from flixnb.io import load_image
     recipe = load_recipe(recipe) if not isinstance(recipe, Recipe) else recipe
     t0 = time.perf_counter()
     rec = dict(input=str(path), output=None, status='failed', error=None, warnings=[], seconds=None, stages={})
+    meta = {}
     try:
-        shot = load_image(path, max_pixels=max_pixels)
+        shot = loader() if loader is not None else load_image(path, max_pixels=max_pixels)
         rec['size'] = list(shot.size)
         shot = recipe(shot, **(overrides or {}))
         output = dict(recipe.output)
@@ -41,6 +43,7 @@ def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=N
             output = {**output, **preset.output}
         out = output_path(stem or shot.name, outdir, output)
         save_result(shot, out, output, inputs=[path])
+        meta = shot.meta
         if shot.meta.get('qc') is not None: rec['qc'] = shot.meta['qc']
         rec.update(output=str(out), status='done', stages={h['stage']: h['seconds'] for h in shot.history})
         rec['warnings'] = list(shot.meta.get('warnings', []))
@@ -51,7 +54,7 @@ def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=N
     except Exception as e:  # a bug, not bad input: keep going, but say what it was
         rec.update(status='error', error=f"{path}: {type(e).__name__}: {e}")
     rec['seconds'] = round(time.perf_counter() - t0, 3)
-    return rec
+    return (rec, meta) if with_meta else rec
 
 # %% ../nbs/30_pipeline.ipynb #f28dd384
 def unique_stems(paths) -> list[str]:
