@@ -404,7 +404,9 @@ def _as_u8_rgb(rgb, p) -> np.ndarray:
 def _as_u8_alpha(alpha, shape, p) -> np.ndarray:
     a = np.asarray(alpha)
     if a.shape != shape: raise ImageWriteError(f"alpha shape {a.shape} does not match image {shape}", p)
-    if a.dtype != np.uint8: a = np.clip(a.astype(np.float32)*255 + 0.5, 0, 255).astype(np.uint8)
+    if a.dtype != np.uint8:                 # ×255, rounded, saturated: one OpenCV pass (4 numpy passes took 0.1 s at 24 MP)
+        import cv2
+        a = cv2.convertScaleAbs(cv2.max(np.ascontiguousarray(a, dtype=np.float32), 0.0), alpha=255.0)
     return a
 
 def _png_encode(px, path=None):
@@ -437,8 +439,11 @@ def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes
         if not ok: raise ImageWriteError("the JPEG encoder failed (image too large for JPEG? the limit is 65535 px a side)", path)
         return _jpeg_with_icc(buf, prof)
     if fmt == 'PNG':
-        px = rgb if a is None else np.dstack([rgb, a])
-        if a is not None and clear_transparent: px[a == 0, :3] = 0    # colours there carry nothing; 0 compresses ≈ 3× better
+        px = rgb
+        if a is not None:                   # (no np.dstack / boolean indexing: ≈ 0.5 s at 24 MP)
+            px = np.empty(rgb.shape[:2] + (4,), np.uint8); px[..., 3] = a
+            # colours under alpha 0 carry nothing; 0 compresses ≈ 3× better
+            px[..., :3] = cv2.bitwise_and(rgb, rgb, mask=(a != 0).view(np.uint8)) if clear_transparent else rgb
         return _png_with_icc(_png_encode(px, path), prof)
     im = Image.fromarray(rgb) if a is None else Image.fromarray(np.dstack([rgb, a]), 'RGBA')
     b = io.BytesIO()
