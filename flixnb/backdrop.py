@@ -11,7 +11,8 @@ import numpy as np, cv2
 from .core import Shot, stage, NoSubjectError, sample_points
 
 # %% auto #0
-__all__ = ['fit_backdrop_field', 'backdrop_stats', 'classify_lowres', 'clean_mask', 'plate_small', 'key_alpha', 'backdrop']
+__all__ = ['fit_backdrop_field', 'backdrop_stats', 'classify_lowres', 'clean_mask', 'local_colour', 'plate_small', 'key_alpha',
+           'backdrop']
 
 # %% ../nbs/10_backdrop.ipynb #1f9f9fba
 def _poly_terms(x, y, deg):
@@ -106,7 +107,7 @@ def _norm_blur(x, w, sigma):
     w = w.astype(np.float32)
     return _blur(x*w[..., None], sigma), _blur(w, sigma)
 
-def _local_colour(small, w, fallback, sigmas=(2, 6, 18)):
+def local_colour(small, w, fallback, sigmas=(2, 6, 18)):
     "Colour of the pixels where `w`, spread to their neighbourhood (coarse-to-fine), `fallback` elsewhere."
     out = fallback.copy(); have = np.zeros(w.shape, np.float32)
     for s in sigmas:
@@ -344,8 +345,8 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2*band+1, 2*band+1))
     inner = cv2.erode(subj.astype(np.uint8), se) > 0
     outer = cv2.dilate(subj.astype(np.uint8), se) > 0
-    B = _local_colour(small, ~outer, field)
-    F = _local_colour(small, inner if inner.any() else subj, small)
+    B = local_colour(small, ~outer, field)
+    F = local_colour(small, inner if inner.any() else subj, small)
     bandm = (outer & ~inner).astype(np.uint8)
     # 3. see-through fabric and fine strands: near the outline, colours that are a mix of the garment's own colour
     # and the backdrop field (any shade of it: the shadow under a sheer skirt)
@@ -376,7 +377,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             # the garment. Folds darken the fabric, not the backdrop: α = 1 − b/t sees through them
             t_out = np.clip(_lum(B)/_lum(field), 0.3, 1.2)
             d_op = cv2.distanceTransform((~(subj & ~sheer & ~strands)).astype(np.uint8), cv2.DIST_L2, 3)
-            dA = _local_colour(np.repeat((t_out - t)[..., None], 3, -1).astype(np.float32), sheer & (d_op <= 2),
+            dA = local_colour(np.repeat((t_out - t)[..., None], 3, -1).astype(np.float32), sheer & (d_op <= 2),
                                np.zeros((h, w, 3), np.float32), sigmas=(4, 12, 36))[..., 0]
             tt = np.clip(t_out - np.clip(dA, 0, 0.5)*np.exp(-d_op/_shadow_reach(small, field, subj)), 0.3, 1.2)
             Ksh = -Kb / tt[..., None]

@@ -12,7 +12,7 @@ import numpy as np
 import cv2
 
 from .core import Shot, FlixError, StageError, NoSubjectError, stage, run_stage, alpha_bbox, sample_points
-from .backdrop import _local_colour
+from .backdrop import local_colour
 from .samples import (_tee, _Frame, _fill, _details, _fields, _texture_block, _stripes, _compose_bands,
                             _chaikin, _sym, _rgb, _garment_colors, _size, composite, BACKDROPS)
 
@@ -282,8 +282,8 @@ def remove_mannequin(shot:Shot, mannequin='auto', tol:float=14.0, work:int=512) 
     if len(yy):
         sf = small.astype(np.float32)
         gw = S & ~outer_s                                                   # surely garment
-        Gc = _local_colour(sf, gw, sf)
-        Mc = _local_colour(sf, core_s, np.broadcast_to(np.float32(mrgb), sf.shape))
+        Gc = local_colour(sf, gw, sf)
+        Mc = local_colour(sf, core_s, np.broadcast_to(np.float32(mrgb), sf.shape))
         den = cv2.GaussianBlur(gw.astype(np.float32), (0, 0), 3)
         X, Y = (xx + .5)*s - .5, (yy + .5)*s - .5
         g, mc, dn = sample_points(Gc, X, Y), sample_points(Mc, X, Y), sample_points(den, X, Y)
