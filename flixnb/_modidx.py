@@ -222,6 +222,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'flixnb.core.stage_params': ('core.html#stage_params', 'flixnb/core.py'),
                              'flixnb.core.template_dirs': ('core.html#template_dirs', 'flixnb/core.py'),
                              'flixnb.core.templates_dir': ('core.html#templates_dir', 'flixnb/core.py'),
+                             'flixnb.core.tune_memory': ('core.html#tune_memory', 'flixnb/core.py'),
                              'flixnb.core.update_benchmarks': ('core.html#update_benchmarks', 'flixnb/core.py')},
             'flixnb.evaluate': { 'flixnb.evaluate._agg': ('evaluate.html#_agg', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate._f': ('evaluate.html#_f', 'flixnb/evaluate.py'),

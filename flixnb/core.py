@@ -16,7 +16,7 @@ __all__ = ['STAGES', 'ENTRY_POINT_GROUP', 'OUTPUT_KINDS', 'FlixError', 'ImageRea
            'RecipeError', 'NoSubjectError', 'ModelError', 'Shot', 'stage', 'available_stages', 'get_stage',
            'stage_params', 'run_stage', 'templates_dir', 'template_dirs', 'available_templates', 'read_template',
            'recipe_dirs', 'available_recipes', 'Recipe', 'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path',
-           'update_benchmarks', 'sample_points', 'peak_rss_mb']
+           'update_benchmarks', 'sample_points', 'peak_rss_mb', 'tune_memory']
 
 # %% ../nbs/00_core.ipynb #fb9cfba5
 class FlixError(Exception):
@@ -296,3 +296,21 @@ def peak_rss_mb() -> float:
     import resource, sys
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / (1024*1024 if sys.platform == 'darwin' else 1024)
+
+# %% ../nbs/00_core.ipynb #2078e242
+_TUNED = None
+
+def tune_memory(mmap_threshold:int=32 << 20, trim_threshold:int=1 << 30) -> bool:
+    "Keep freed big buffers in this process (glibc `mallopt`), once; False where disabled (FLIXNB_MALLOC_TUNE=0) or not glibc."
+    global _TUNED
+    if _TUNED is not None: return _TUNED
+    _TUNED = False
+    if os.environ.get('FLIXNB_MALLOC_TUNE', '1') == '0': return False
+    try:
+        import ctypes, ctypes.util
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        _TUNED = bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold))) & bool(libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold)))
+    except (OSError, AttributeError): pass
+    return _TUNED
+

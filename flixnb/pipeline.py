@@ -6,7 +6,7 @@
 from __future__ import annotations
 import time, os, sys
 from pathlib import Path
-from .core import Shot, FlixError, Recipe, load_recipe
+from .core import Shot, FlixError, Recipe, load_recipe, tune_memory
 
 # %% auto #0
 __all__ = ['output_path', 'save_result', 'process_file', 'unique_stems', 'process_files', 'summary_table']
@@ -29,6 +29,7 @@ def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=N
     """Load `path`, run `recipe` (then `preset`, if any), save to `outdir`; return a result record (never raises for bad input).
     `loader()`: makes the Shot instead of `load_image` (a GPU batch decodes its own); `with_meta`: also return the Shot's meta."""
     from flixnb.io import load_image
+    tune_memory()                                  # keep freed big buffers: no fresh page faults per image
     recipe = load_recipe(recipe) if not isinstance(recipe, Recipe) else recipe
     t0 = time.perf_counter()
     rec = dict(input=str(path), output=None, status='failed', error=None, warnings=[], seconds=None, stages={})
