@@ -297,7 +297,7 @@ def peak_rss_mb() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r / (1024*1024 if sys.platform == 'darwin' else 1024)
 
-# %% ../nbs/00_core.ipynb #2078e242
+# %% ../nbs/00_core.ipynb #b6eeb896
 _TUNED = None
 
 def tune_memory(mmap_threshold:int=32 << 20, trim_threshold:int=1 << 30) -> bool:
