@@ -125,7 +125,7 @@ def _pushpull(o, img, w, t=0.05):
         c = k * (n / o.maxs(ww, 1e-6)[..., None]) + (1 - k) * o.up2(c, ww.shape)
     return c
 
-def _gf(o, I, p, r, eps, coef=False):
+def _gf(o, I, p, r, eps):
     "Colour guided filter (He et al. 2010) of `p` guided by `I` (H×W×3), radius r; 13-channel box filter in one call."
     I0, I1, I2 = o.split(I)
     m = o.split(o.box(o.stack([I0, I1, I2, p, I0*I0, I0*I1, I0*I2, I1*I1, I1*I2, I2*I2, I0*p, I1*p, I2*p]), r))
@@ -140,9 +140,7 @@ def _gf(o, I, p, r, eps, coef=False):
     a1 = (i_rg*c0 + i_gg*c1 + i_gb*c2)/det
     a2 = (i_rb*c0 + i_gb*c1 + i_bb*c2)/det
     b = mp - a0*m0 - a1*m1 - a2*m2
-    q = o.box(o.stack([a0, a1, a2, b]), r)
-    if coef: return q          # the box-averaged linear model (a0, a1, a2, b), H×W×4
-    q = o.split(q)
+    q = o.split(o.box(o.stack([a0, a1, a2, b]), r))
     return q[0]*I0 + q[1]*I1 + q[2]*I2 + q[3]
 
 def _dot(x, y):
@@ -200,10 +198,6 @@ def _down(x, s):
     h, w = x.shape[:2]
     x = cv2.copyMakeBorder(x, 0, -h % s, 0, -w % s, cv2.BORDER_REPLICATE)
     return cv2.resize(x, (x.shape[1]//s, x.shape[0]//s), interpolation=cv2.INTER_AREA)
-
-def _up(x, s, shape):
-    "Bilinear upsampling by the integer factor `s`, cropped to `shape`."
-    return cv2.resize(x, (x.shape[1]*s, x.shape[0]*s), interpolation=cv2.INTER_LINEAR)[:shape[0], :shape[1]]
 
 def auto_scale(shape, target_px:int=400_000) -> int:
     "Coarse-to-fine factor of `guided` for an image of `shape`: about √(H·W / 0.4 MP), 1 for images up to ≈ 0.9 MP."
@@ -345,9 +339,9 @@ def _blur_fusion(I, F, B, a, r):
     bF = cv2.blur(F*A, (2*r+1, 2*r+1)) / (ba + 1e-5)
     bB = cv2.blur(B*(1 - A), (2*r+1, 2*r+1)) / (1 - ba + 1e-5)
     F = bF + A*(I - A*bF - (1 - A)*bB)
-    return np.clip(F, 0, 1), bF, bB
+    return np.clip(F, 0, 1), bB
 
-def estimate_foreground(image, alpha, method:str='fast', radii=(90, 6), tile:int=256, workers:int=2, scale:int=1) -> np.ndarray:
+def estimate_foreground(image, alpha, method:str='fast', radii=(90, 6), tile:int=256, workers:int=2) -> np.ndarray:
     "uint8 H×W×3 foreground colours: `image` with pixels of 0<alpha<1 decontaminated of the background's colour."
     im = np.asarray(image)
     a = _as_unit(alpha)
@@ -370,19 +364,10 @@ def estimate_foreground(image, alpha, method:str='fast', radii=(90, 6), tile:int
     def one(crop, inner):
         cy0, cy1, cx0, cx1 = crop; iy0, iy1, ix0, ix1 = inner
         aa = np.ascontiguousarray(a[cy0:cy1, cx0:cx1])
-        if scale > 1:   # blurs at 1/scale resolution; the pointwise blur-fusion formula at full resolution
-            Il, al = _down(im[cy0:cy1, cx0:cx1], scale).astype(np.float32) * np.float32(1/255), _down(aa, scale)
-            F, B = Il, Il
-            for r in radii: F, bF, B = _blur_fusion(Il, F, B, al, max(1, r//scale))
-            bF, B = _up(bF, scale, aa.shape)[iy0:iy1, ix0:ix1], _up(B, scale, aa.shape)[iy0:iy1, ix0:ix1]
-            I = im[cy0+iy0:cy0+iy1, cx0+ix0:cx0+ix1].astype(np.float32) * np.float32(1/255)
-            A = aa[iy0:iy1, ix0:ix1, None]
-            F = np.clip(bF + A*(I - A*bF - (1 - A)*B), 0, 1)
-        else:
-            I = im[cy0:cy1, cx0:cx1].astype(np.float32) * np.float32(1/255)
-            F, B = I, I
-            for r in radii: F, _, B = _blur_fusion(I, F, B, aa, r)
-            F = F[iy0:iy1, ix0:ix1]
+        I = im[cy0:cy1, cx0:cx1].astype(np.float32) * np.float32(1/255)
+        F, B = I, I
+        for r in radii: F, B = _blur_fusion(I, F, B, aa, r)
+        F = F[iy0:iy1, ix0:ix1]
         s = soft[cy0+iy0:cy0+iy1, cx0+ix0:cx0+ix1]
         out[cy0+iy0:cy0+iy1, cx0+ix0:cx0+ix1][s] = (F*255 + 0.5).astype(np.uint8)[s]
     _run_tiles(soft, 2*sum(radii) + 2, tile, one, workers)

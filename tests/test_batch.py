@@ -214,18 +214,24 @@ def test_two_workers_against_one_scheduler(tmp_path, quick):
             except subprocess.TimeoutExpired: os.killpg(q.pid, signal.SIGKILL)
 
 
-def test_image_that_kills_workers(tmp_path, quick, monkeypatch):
-    "An image that crashes its worker every time is marked failed (KilledWorker) and the batch goes on."
+def run_with_poison(tmp_path, quick, monkeypatch, n, mp, **kw):
+    "A batch of `n` samples whose second one kills every worker that takes it: (records, the poison file)."
     from flixnb.batch import run_batch
     src = tmp_path / 'in'
-    paths = make_samples(src, 4, mp=0.2)
+    paths = make_samples(src, n, mp=mp)
     poison = paths[1].with_name('poison-' + paths[1].name); paths[1].rename(poison)
     monkeypatch.setenv('FLIXNB_BATCH_CRASH_ON', 'poison-')
-    res = run_batch(src, tmp_path / 'out', recipe=str(quick), workers=2, allowed_failures=1, progress=False)
+    res = run_batch(src, tmp_path / 'out', recipe=str(quick), workers=2, allowed_failures=1, progress=False, **kw)
     st = {Path(r['input']).name: r for r in res}
     assert st[poison.name]['status'] == 'failed'
-    assert 'killed' in st[poison.name]['error'] and poison.name in st[poison.name]['error']
-    assert sum(r['status'] == 'done' for r in res) == 3
+    assert 'killed' in st[poison.name]['error'] and poison.name in st[poison.name]['error'], st[poison.name]['error']
+    assert sum(r['status'] == 'done' for r in res) == n - 1
+    return res, poison
+
+
+def test_image_that_kills_workers(tmp_path, quick, monkeypatch):
+    "An image that crashes its worker every time is marked failed (KilledWorker) and the batch goes on."
+    run_with_poison(tmp_path, quick, monkeypatch, 4, 0.2)
 
 
 def test_watch_once(tmp_path, quick):
@@ -306,16 +312,7 @@ def test_batch_size_chunks(tmp_path, quick):
 
 def test_chunk_that_kills_workers(tmp_path, quick, monkeypatch):
     "A chunk holding an image that kills every worker: the chunk is split, only that image fails, the others are done."
-    from flixnb.batch import run_batch
-    src = tmp_path / 'in'
-    paths = make_samples(src, 6, mp=0.15)
-    poison = paths[1].with_name('poison-' + paths[1].name); paths[1].rename(poison)
-    monkeypatch.setenv('FLIXNB_BATCH_CRASH_ON', 'poison-')
-    res = run_batch(src, tmp_path / 'out', recipe=str(quick), workers=2, allowed_failures=1, batch_size=3, progress=False)
-    st = {Path(r['input']).name: r for r in res}
-    assert st[poison.name]['status'] == 'failed'
-    assert 'killed' in st[poison.name]['error'] and poison.name in st[poison.name]['error'], st[poison.name]['error']
-    assert sum(r['status'] == 'done' for r in res) == 5
+    res, poison = run_with_poison(tmp_path, quick, monkeypatch, 6, 0.15, batch_size=3)
     alone = [r for r in res if r.get('retried_alone')]
     assert poison.name in {Path(r['input']).name for r in alone}                 # its chunk mates ran one per task
     assert {r['batch'] for r in alone if r['status'] == 'done'} <= {1}
