@@ -386,13 +386,9 @@ def _jpeg_with_icc(buf, icc:bytes|None) -> list:
                     for i, c in enumerate(chunks))
     return [b[:at], segs, b[at:]]
 
-def _png_with_icc(buf, icc:bytes|None) -> list:
-    "Splice an `iCCP` chunk into PNG bytes right after IHDR."
-    b = memoryview(buf)
-    if not icc: return [b]
-    body = b'iCCP' + b'sRGB\0\0' + zlib.compress(icc)
-    chunk = struct.pack('>I', len(body)-4) + body + struct.pack('>I', zlib.crc32(body) & 0xffffffff)
-    return [b[:33], chunk, b[33:]]
+def _png_chunk(kind:bytes, data) -> list:
+    "One PNG chunk as byte pieces: length, type, data, CRC-32 of type + data."
+    return [struct.pack('>I', len(data)) + kind, data, struct.pack('>I', zlib.crc32(data, zlib.crc32(kind)) & 0xffffffff)]
 
 def _as_u8_rgb(rgb, p) -> np.ndarray:
     a = np.asarray(rgb)
@@ -409,18 +405,38 @@ def _as_u8_alpha(alpha, shape, p) -> np.ndarray:
         a = cv2.convertScaleAbs(cv2.max(np.ascontiguousarray(a, dtype=np.float32), 0.0), alpha=255.0)
     return a
 
-def _png_encode(px, path=None):
-    "PNG bytes of H×W×3/4 uint8 RGB(A): imagecodecs' libpng with the Up filter at zlib level 1 (≈ 2.5× faster than OpenCV's adaptive filtering at 24 MP), else OpenCV."
+def _png_encode(rgb, a=None, clear:bool=False, icc:bytes|None=None, path=None) -> list:
+    """PNG of `rgb` (+ alpha `a`) as byte pieces. The pixels go straight into PNG's scanline layout (a filter byte, then the
+    row) — RGBA interleaved by `cv2.merge`, colours under alpha 0 zeroed if `clear` — every row gets the Up filter (minus the
+    row above, one numpy pass) and the whole is deflated by one call of imagecodecs' zlib-ng at level 2; the chunks are
+    written here. 24 MP RGBA: 0.25 s and 6.6 MB, where libpng (level 1, Up) took 0.42 s + 0.23 s of RGBA assembly and 7.3 MB.
+    Without imagecodecs: OpenCV's libpng."""
+    import cv2
+    h, w = rgb.shape[:2]; c = 3 if a is None else 4
+    col = cv2.bitwise_and(rgb, rgb, mask=(a != 0).view(np.uint8)) if (a is not None and clear) else rgb
     try: import imagecodecs
     except ImportError: imagecodecs = None
-    if imagecodecs is not None:
-        try: return imagecodecs.png_encode(np.ascontiguousarray(px), level=1, filter=imagecodecs.PNG.FILTER.UP)
-        except Exception as e: raise ImageWriteError(f"the PNG encoder failed: {e}", path) from None
-    import cv2
-    ok, buf = cv2.imencode('.png', cv2.cvtColor(px, cv2.COLOR_RGB2BGR if px.shape[2] == 3 else cv2.COLOR_RGBA2BGRA),
-                           [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
-    if not ok: raise ImageWriteError("the PNG encoder failed", path)
-    return buf
+    if imagecodecs is None:
+        px = col if a is None else cv2.merge([col, a])
+        ok, buf = cv2.imencode('.png', cv2.cvtColor(px, cv2.COLOR_RGB2BGR if c == 3 else cv2.COLOR_RGBA2BGRA),
+                               [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+        if not ok: raise ImageWriteError("the PNG encoder failed", path)
+        b = memoryview(buf)
+        return [b[:33], *(_png_chunk(b'iCCP', b'sRGB\0\0' + zlib.compress(icc)) if icc else []), b[33:]]   # iCCP after IHDR
+    lines = np.empty((h, 1 + w*c), np.uint8); lines[:, 0] = 2          # filter type 2 (Up) on every row
+    px = lines[:, 1:].reshape(h, w, c)                                  # a view: the pixels land in place
+    if a is None: px[...] = col
+    else:
+        m = cv2.merge([col, a], dst=px)
+        if not np.shares_memory(m, px): px[...] = m
+    f = lines[:, 1:]
+    np.subtract(f[1:], f[:-1], out=f[1:])        # Up: each row minus the one above, mod 256 (numpy buffers the overlap)
+    try: z = memoryview(imagecodecs.zlibng_encode(lines, level=2))
+    except Exception as e: raise ImageWriteError(f"the PNG encoder failed: {e}", path) from None
+    out = [b'\x89PNG\r\n\x1a\n', *_png_chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 6 if c == 4 else 2, 0, 0, 0))]
+    if icc: out += _png_chunk(b'iCCP', b'sRGB\0\0' + zlib.compress(icc))
+    for i in range(0, len(z), 1 << 30): out += _png_chunk(b'IDAT', z[i:i + (1 << 30)])
+    return out + _png_chunk(b'IEND', b'')
 
 def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes=True, path=None, clear_transparent:bool=False) -> list:
     "Encode to a list of byte chunks in `fmt` (JPEG/PNG/WEBP/TIFF) with an embedded profile; `clear_transparent`: PNG colours under alpha 0 set to 0."
@@ -438,13 +454,7 @@ def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes
                                 cv2.IMWRITE_JPEG_OPTIMIZE, 0, cv2.IMWRITE_JPEG_PROGRESSIVE, 0])
         if not ok: raise ImageWriteError("the JPEG encoder failed (image too large for JPEG? the limit is 65535 px a side)", path)
         return _jpeg_with_icc(buf, prof)
-    if fmt == 'PNG':
-        px = rgb
-        if a is not None:                   # (no np.dstack / boolean indexing: ≈ 0.5 s at 24 MP)
-            px = np.empty(rgb.shape[:2] + (4,), np.uint8); px[..., 3] = a
-            # colours under alpha 0 carry nothing; 0 compresses ≈ 3× better
-            px[..., :3] = cv2.bitwise_and(rgb, rgb, mask=(a != 0).view(np.uint8)) if clear_transparent else rgb
-        return _png_with_icc(_png_encode(px, path), prof)
+    if fmt == 'PNG': return _png_encode(rgb, a, clear_transparent, prof, path)   # colours under alpha 0 → 0: ≈ 3× smaller
     im = Image.fromarray(rgb) if a is None else Image.fromarray(np.dstack([rgb, a]), 'RGBA')
     b = io.BytesIO()
     kw = {'icc_profile': prof} if prof else {}
@@ -540,8 +550,6 @@ def find_inputs(args, exts:Iterable[str]=IMAGE_EXTS) -> tuple[list[Path], list[t
 CORPUS_COLOUR = (120, 190, 110)         # the flat colour of adobe_rgb.jpg / display_p3.png, in their own spaces
 _INVERSE = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
 
-def _png_chunk(typ:bytes, data:bytes) -> bytes:
-    return struct.pack('>I', len(data)) + typ + data + struct.pack('>I', zlib.crc32(typ + data) & 0xffffffff)
 
 def _marker_image() -> Image.Image:
     a = np.full((32, 48, 3), 235, np.uint8); a[:8, :8] = (220, 20, 20)
@@ -571,8 +579,9 @@ def make_bad_corpus(folder) -> dict[str, dict]:
         b'<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>\n')
     put('phone.heic', False, 'unsupported format', b'\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic' + b'\x00'*64)
     ihdr = struct.pack('>IIBBBBB', 30000, 30000, 8, 2, 0, 0, 0)
-    put('bomb.png', False, 'too many pixels', b'\x89PNG\r\n\x1a\n' + _png_chunk(b'IHDR', ihdr)
-        + _png_chunk(b'IDAT', zlib.compress(b'\0'*(1+3*30000)*4)) + _png_chunk(b'IEND', b''))
+    chunk = lambda t, d: b''.join(map(bytes, _png_chunk(t, d)))
+    put('bomb.png', False, 'too many pixels', b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', ihdr)
+        + chunk(b'IDAT', zlib.compress(b'\0'*(1+3*30000)*4)) + chunk(b'IEND', b''))
     put('cmyk.jpg', True, '', enc(photo.convert('CMYK'), 'JPEG', quality=90))
     g16 = (np.add.outer(np.arange(64), np.arange(96))*(65535/158)).astype(np.uint16)
     rgb16 = np.dstack([g16, g16[::-1], 65535 - g16])

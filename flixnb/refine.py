@@ -106,6 +106,7 @@ class _CV:
     def where(self, m, a, b): return np.where(m, a, b).astype(self.dtype, copy=False)
     def stack(self, xs): return cv2.merge(xs)
     def split(self, x): return cv2.split(x)
+    def boxes(self, xs, r): return [self.box(x, r) for x in xs]     # plane by plane: no merge/split of 13 channels (1.5× faster)
     def fmin(self, x): return float(x.min())
 
 class _CV64(_CV):
@@ -126,9 +127,9 @@ def _pushpull(o, img, w, t=0.05):
     return c
 
 def _gf(o, I, p, r, eps):
-    "Colour guided filter (He et al. 2010) of `p` guided by `I` (H×W×3), radius r; 13-channel box filter in one call."
+    "Colour guided filter (He et al. 2010) of `p` guided by `I` (H×W×3), radius r: 13 box filters, then 4."
     I0, I1, I2 = o.split(I)
-    m = o.split(o.box(o.stack([I0, I1, I2, p, I0*I0, I0*I1, I0*I2, I1*I1, I1*I2, I2*I2, I0*p, I1*p, I2*p]), r))
+    m = o.boxes([I0, I1, I2, p, I0*I0, I0*I1, I0*I2, I1*I1, I1*I2, I2*I2, I0*p, I1*p, I2*p], r)
     m0, m1, m2, mp = m[:4]
     rr = o.maxs(m[4] - m0*m0, 0) + eps; rg = m[5] - m0*m1; rb = m[6] - m0*m2
     gg = o.maxs(m[7] - m1*m1, 0) + eps; gb = m[8] - m1*m2; bb = o.maxs(m[9] - m2*m2, 0) + eps
@@ -140,7 +141,7 @@ def _gf(o, I, p, r, eps):
     a1 = (i_rg*c0 + i_gg*c1 + i_gb*c2)/det
     a2 = (i_rb*c0 + i_gb*c1 + i_bb*c2)/det
     b = mp - a0*m0 - a1*m1 - a2*m2
-    q = o.split(o.box(o.stack([a0, a1, a2, b]), r))
+    q = o.boxes([a0, a1, a2, b], r)
     return q[0]*I0 + q[1]*I1 + q[2]*I2 + q[3]
 
 def _dot(x, y):
@@ -217,10 +218,16 @@ def _guided_tiles(o, im, fgm, bgm, unm, out, F=None, B=None, **kw):
         else: out[sl] = a[il]; F[sl] = f[il]; B[sl] = b[il]
     return one
 
+_LUT3 = np.r_[0, np.full(254, 128), 255].astype(np.uint8)
+
 def _low_res(im, tri, s):
     "The image and trimap at 1/s: a low-res pixel is known only if all its s×s full-res pixels are."
-    fl = _down((tri == 255).astype(np.float32), s); bl = _down((tri == 0).astype(np.float32), s)
-    fg, bg = fl > 0.999, bl > 0.999
+    if s <= 15:      # one uint8 area mean of the 0/128/255 trimap: it rounds to 255 (0) only if all s² pixels are 255 (0)
+        tl = _down(cv2.LUT(tri, _LUT3), s)                 # (unknown values made 128 first)
+        fg, bg = tl == 255, tl == 0
+    else:
+        fl = _down((tri == 255).astype(np.float32), s); bl = _down((tri == 0).astype(np.float32), s)
+        fg, bg = fl > 0.999, bl > 0.999
     return _down(im, s), fg, bg, ~fg & ~bg
 
 def _gather_blocks(mask_l, s, un):
@@ -471,6 +478,7 @@ class _Torch:
     def where(self, m, a, b): return self.t.where(m, a, b)
     def stack(self, xs): return self.t.stack(xs, -1)
     def split(self, x): return x.unbind(-1)
+    def boxes(self, xs, r): return self.split(self.box(self.stack(xs), r))   # one stacked call on the GPU
     def fmin(self, x): return float(x.min())
 
 def matte_torch(image, trimap, device:str='cpu', dtype=None, tile:int|None=None, scale:int|None=1, foreground:bool=False, **kw):

