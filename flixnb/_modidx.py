@@ -317,6 +317,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'flixnb.io._open_unchecked': ('io.html#_open_unchecked', 'flixnb/io.py'),
                            'flixnb.io._png_chunk': ('io.html#_png_chunk', 'flixnb/io.py'),
                            'flixnb.io._png_encode': ('io.html#_png_encode', 'flixnb/io.py'),
+                           'flixnb.io._png_pool': ('io.html#_png_pool', 'flixnb/io.py'),
                            'flixnb.io._problem_reason': ('io.html#_problem_reason', 'flixnb/io.py'),
                            'flixnb.io._read_error': ('io.html#_read_error', 'flixnb/io.py'),
                            'flixnb.io._stat_file': ('io.html#_stat_file', 'flixnb/io.py'),
