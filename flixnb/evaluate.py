@@ -437,17 +437,22 @@ import json, resource, sys, time
 from flixnb.pipeline import process_file
 from flixnb.core import load_recipe, peak_rss_mb
 r = load_recipe(sys.argv[2])
-u0 = resource.getrusage(resource.RUSAGE_SELF); t1 = time.perf_counter()
-rec = process_file(sys.argv[1], r, sys.argv[3])
-t = time.perf_counter() - t1; u1 = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps(dict(seconds=t, cpu_seconds=(u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime), status=rec['status'],
-                      error=rec['error'], stages=rec['stages'], peak_rss_mb=peak_rss_mb())))
+runs = []
+for i in range(1 + int(sys.argv[4])):       # the first: a fresh process (model load, first-touch memory); then warm
+    u0 = resource.getrusage(resource.RUSAGE_SELF); t1 = time.perf_counter()
+    rec = process_file(sys.argv[1], r, sys.argv[3])
+    t = time.perf_counter() - t1; u1 = resource.getrusage(resource.RUSAGE_SELF)
+    runs.append(dict(seconds=t, cpu_seconds=(u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime), status=rec['status'],
+                     error=rec['error'], stages=rec['stages']))
+    if rec['status'] != 'done': break
+print(json.dumps(dict(runs=runs, peak_rss_mb=peak_rss_mb())))
 """
 
-def time_cutout(path, recipe) -> dict:
-    "One file through `recipe` in a fresh process: wall seconds, CPU seconds (decode → stages → encode), peak RSS."
+def time_cutout(path, recipe, warm:int=3) -> dict:
+    """One file through `recipe` in a fresh process, then `warm` more times in it: per run wall and CPU seconds (decode →
+    stages → encode) and stage times; `runs[0]` is the fresh process's first image (model load included); peak RSS."""
     with tempfile.TemporaryDirectory() as d:
-        p = subprocess.run([sys.executable, '-c', _CHILD, str(path), str(recipe), d], capture_output=True, text=True)
+        p = subprocess.run([sys.executable, '-c', _CHILD, str(path), str(recipe), d, str(int(warm))], capture_output=True, text=True)
         if p.returncode: raise RuntimeError(f"benchmark child failed: {p.stderr[-2000:]}")
         return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -457,8 +462,8 @@ def flat_within(values, tol:float=0.2) -> bool:
     return all(abs(v - m) <= tol*m for v in values)
 
 def speed_rows(sizes=(1, 6, 24, 50), runs:int=3, rembg:bool=True, rembg_am_24:bool=False, sample_name:str='tee-navy-white',
-               am_max_mp:float=30, recipe:str|None=None, progress=print) -> list[dict]:
-    "Per size: flixnb's median seconds and peak RSS through the cutout recipe, and rembg's on the same JPEG."
+               am_max_mp:float=30, recipe:str|None=None, progress=print, warm:int=3) -> list[dict]:
+    "Per size: flixnb's median seconds (warm, and a fresh process's first image) and peak RSS through the cutout recipe, and rembg's on the same JPEG."
     from flixnb.samples import write_samples
     rows = []
     say = progress or (lambda m: None)
@@ -469,15 +474,17 @@ def speed_rows(sizes=(1, 6, 24, 50), runs:int=3, rembg:bool=True, rembg_am_24:bo
             sub = Path(d)/f'{mp:g}mp'
             files[mp], = write_samples(sub, names=[sample_name], mp=mp, with_alpha=False)
         for mp in sizes:
-            say(f'flixnb {mp:g} MP × {runs}…')
-            ts = [time_cutout(files[mp], recipe) for _ in range(runs)]
-            bad = [t for t in ts if t['status'] != 'done']
+            say(f'flixnb {mp:g} MP: {runs} processes × {1 + warm} images…')
+            ps = [time_cutout(files[mp], recipe, warm) for _ in range(runs)]
+            bad = [t for q in ps for t in q['runs'] if t['status'] != 'done']
             if bad: raise RuntimeError(f"cutout failed at {mp:g} MP: {bad[0]['error']}")
-            med = statistics.median(t['seconds'] for t in ts)
+            cold, hot = [q['runs'][0] for q in ps], [t for q in ps for t in q['runs'][1:]]
+            ts = hot or cold                      # warm = steady state; without warm runs, the fresh ones
             stages = sorted(ts, key=lambda t: t['seconds'])[len(ts)//2]['stages']
-            rows.append(dict(mp=mp, file=str(files[mp]), seconds=med, runs=[t['seconds'] for t in ts],
+            rows.append(dict(mp=mp, file=str(files[mp]), seconds=statistics.median(t['seconds'] for t in ts),
+                             runs=[t['seconds'] for t in ts], cold_seconds=statistics.median(t['seconds'] for t in cold),
                              cpu_seconds=statistics.median(t['cpu_seconds'] for t in ts),
-                             peak_rss_mb=max(t['peak_rss_mb'] for t in ts), stages=stages))
+                             peak_rss_mb=max(q['peak_rss_mb'] for q in ps), stages=stages))
         for r in rows:
             from PIL import Image
             with Image.open(r['file']) as im: r['size'] = im.size
@@ -503,7 +510,8 @@ def speed_table(rows, runs) -> str:
     tab = []
     for r in rows:
         am, pl = r['rembg u2net+am'], r['rembg u2net']
-        tab.append([f"{r['mp']:g} MP ({r['size'][0]}×{r['size'][1]})", _f(r['seconds'], 2), _f(r['cpu_seconds'], 2), _f(r['s_per_mp'], 3), _f(r['peak_rss_mb'], 0),
+        tab.append([f"{r['mp']:g} MP ({r['size'][0]}×{r['size'][1]})", _f(r['seconds'], 2), _f(r.get('cold_seconds', r['seconds']), 2),
+                    _f(r['cpu_seconds'], 2), _f(r['s_per_mp'], 3), _f(r['peak_rss_mb'], 0),
                     peer(pl), peer(pl, 'peak_rss_mb', 0), peer(am), peer(am, 'peak_rss_mb', 0),
                     _f(am['seconds']/r['seconds'], 1) + '×' if 'error' not in am else '—',
                     _f(pl['seconds']/r['seconds'], 1) + '×' if 'error' not in pl else '—'])
@@ -512,18 +520,19 @@ def speed_table(rows, runs) -> str:
     flat = flat_within(spm)
     stages = '; '.join(f"{r['mp']:g} MP: " + ', '.join(f"{k} {v:.2f}" for k, v in r['stages'].items()) for r in rows)
     return '\n'.join([
-        md_table(['sample', 'flixnb s (median)', 'flixnb CPU s', 'flixnb s/MP', 'flixnb peak RSS MB', 'rembg u2net s', 'rembg u2net RSS MB',
+        md_table(['sample', 'flixnb s (warm, median)', 'flixnb s (fresh process)', 'flixnb CPU s', 'flixnb s/MP', 'flixnb peak RSS MB', 'rembg u2net s', 'rembg u2net RSS MB',
                   'rembg u2net+am s', 'rembg u2net+am RSS MB', 'rembg+am / flixnb', 'rembg / flixnb'], tab), '',
         f"Time per megapixel: {', '.join(_f(v, 3) for v in spm)} s/MP (median {med:.3f}); "
         f"**{'flat' if flat else 'not flat'}** within ±20 % of the median "
         f"(spread {min(spm)/med - 1:+.0%} … {max(spm)/med - 1:+.0%}).", '',
-        f"Stage seconds of flixnb's median run — {stages}."])
+        f"Stage seconds of flixnb's median warm run — {stages}."])
 
 def bench_clipping(argv=None) -> int:
-    "`flixnb bench clipping [--sizes 1,6,24,50] [--runs 3] [--no-rembg] [--rembg-am-24]`"
+    "`flixnb bench clipping [--sizes 1,6,24,50] [--runs 3] [--warm 3] [--no-rembg] [--rembg-am-24]`"
     p = argparse.ArgumentParser(prog='flixnb bench clipping', description='Clipping speed and memory at several sizes, flixnb vs rembg.')
     p.add_argument('--sizes', default='1,6,24,50', help='megapixels, comma-separated [1,6,24,50]')
-    p.add_argument('--runs', type=int, default=3, help='fresh-process runs per size; the median is reported [3]')
+    p.add_argument('--runs', type=int, default=3, help='fresh processes per size [3]')
+    p.add_argument('--warm', type=int, default=3, help='more images through each process after its first (warm: models loaded) [3]')
     p.add_argument('--sample', default='tee-navy-white', help='built-in sample [tee-navy-white]')
     p.add_argument('--no-rembg', action='store_true', help='do not run rembg')
     p.add_argument('--recipe', help='an installed recipe to time instead of u2netp → refine (defringe) → cutout, e.g. cutout')
@@ -532,14 +541,17 @@ def bench_clipping(argv=None) -> int:
     a = p.parse_args(argv)
     try: sizes = [float(x) for x in a.sizes.split(',') if x.strip()]
     except ValueError: print(f"flixnb bench clipping: error: --sizes must be numbers, got {a.sizes!r}", file=sys.stderr); return 2
-    if not sizes or min(sizes) <= 0 or a.runs < 1:
-        print("flixnb bench clipping: error: --sizes must be positive and --runs ≥ 1", file=sys.stderr); return 2
+    if not sizes or min(sizes) <= 0 or a.runs < 1 or a.warm < 0:
+        print("flixnb bench clipping: error: --sizes must be positive, --runs ≥ 1 and --warm ≥ 0", file=sys.stderr); return 2
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
-    rows = speed_rows(sizes, a.runs, not a.no_rembg, a.rembg_am_24, a.sample, recipe=a.recipe, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    rows = speed_rows(sizes, a.runs, not a.no_rembg, a.rembg_am_24, a.sample, recipe=a.recipe, progress=lambda m: print(m, file=sys.stderr, flush=True),
+                      warm=a.warm)
     md = '\n'.join([f"## Clipping speed and memory: the cutout recipe vs rembg", "",
                     f"Command: `flixnb bench clipping{' ' + ' '.join(argv) if argv else ''}` ({time.perf_counter()-t0:.0f} s). "
                     f"Sample `{a.sample}` as a JPEG (q95); flixnb: {'the `' + a.recipe + '` recipe' if a.recipe else 'decode → u2netp → refine (defringe) → cutout → PNG encode'} "
-                    f"in a fresh process per run, median of {a.runs}, model load included; rembg 2.0.86 (its own venv): `rembg.remove` alone, "
+                    f"in {a.runs} fresh processes of {1 + a.warm} images each: 'warm' = the median over the images after each process's "
+                    f"first (models loaded, as in a batch or the app: {a.runs*a.warm} images), 'fresh process' = the median of the first "
+                    "images (model load and first-touch memory included); time per MP and the ratios use warm. rembg 2.0.86 (its own venv): `rembg.remove` alone, "
                     "decode/encode/model load excluded, first call warmed up. Peak RSS = the process's maximum resident memory. "
                     f"Load average when it started: {load0:.1f} (on {os.cpu_count()} cores).", "",
                     speed_table(rows, a.runs)])
