@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #027237d0
 from __future__ import annotations
-import inspect, os, time, copy
+import inspect, os, threading, time, copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -16,7 +16,8 @@ __all__ = ['STAGES', 'ENTRY_POINT_GROUP', 'OUTPUT_KINDS', 'FlixError', 'ImageRea
            'RecipeError', 'NoSubjectError', 'ModelError', 'Shot', 'stage', 'available_stages', 'get_stage',
            'stage_params', 'run_stage', 'templates_dir', 'template_dirs', 'available_templates', 'read_template',
            'recipe_dirs', 'available_recipes', 'Recipe', 'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path',
-           'update_benchmarks', 'sample_points', 'peak_rss_mb', 'tune_memory']
+           'update_benchmarks', 'sample_points', 'peak_rss_mb', 'tune_memory', 'n_threads', 'thread_pool',
+           'parallel_map']
 
 # %% ../nbs/00_core.ipynb #fb9cfba5
 class FlixError(Exception):
@@ -314,3 +315,29 @@ def tune_memory(mmap_threshold:int=32 << 20, trim_threshold:int=1 << 30) -> bool
     except (OSError, AttributeError): pass
     return _TUNED
 
+
+
+# %% ../nbs/00_core.ipynb #b992b507
+_POOL: list = []
+
+def n_threads() -> int:
+    "Threads for data-parallel work: the cores this process may use, capped by FLIXNB_THREADS."
+    try: n = len(os.sched_getaffinity(0))
+    except AttributeError: n = os.cpu_count() or 1
+    cap = os.environ.get('FLIXNB_THREADS', '').strip()
+    return max(1, min(n, int(cap))) if cap.isdigit() and int(cap) > 0 else max(1, n)
+
+def thread_pool():
+    "The process's thread pool (`n_threads()` workers), made on first use and again in a forked child."
+    if _POOL and _POOL[1] != os.getpid(): _POOL.clear()
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL[:] = [ThreadPoolExecutor(n_threads(), thread_name_prefix='flixnb'), os.getpid()]
+    return _POOL[0]
+
+def parallel_map(fn, items) -> list:
+    "`[fn(x) for x in items]`, on the thread pool when there is more than one item and more than one thread."
+    items = list(items)
+    if len(items) < 2 or n_threads() < 2 or threading.current_thread().name.startswith('flixnb_'):
+        return [fn(x) for x in items]             # (called from the pool itself: waiting on it could deadlock)
+    return list(thread_pool().map(fn, items))

@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from .core import Shot, ImageReadError, ImageWriteError
+from .core import Shot, ImageReadError, ImageWriteError, n_threads, parallel_map
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'RAW_EXTS', 'IMAGE_EXTS', 'TMP_PREFIX', 'D65', 'D50', 'PRIMARIES', 'SAVE_FORMATS', 'CORPUS_COLOUR',
@@ -428,18 +428,6 @@ def _as_u8_alpha(alpha, shape, p) -> np.ndarray:
         a = cv2.convertScaleAbs(cv2.max(np.ascontiguousarray(a, dtype=np.float32), 0.0), alpha=255.0)
     return a
 
-_PNG_POOL: list = []
-
-def _png_pool():
-    "A small thread pool for PNG blocks (created once per process: a forked child makes its own)."
-    if _PNG_POOL and _PNG_POOL[1] != os.getpid(): _PNG_POOL.clear()
-    if not _PNG_POOL:
-        from concurrent.futures import ThreadPoolExecutor
-        try: cores = len(os.sched_getaffinity(0))
-        except AttributeError: cores = os.cpu_count() or 1
-        _PNG_POOL[:] = [ThreadPoolExecutor(max(1, min(8, cores)), thread_name_prefix='flixnb-png'), os.getpid()]
-    return _PNG_POOL[0]
-
 def _png_encode(rgb, a=None, clear:bool=False, icc:bytes|None=None, path=None, threads:int|None=None) -> list:
     """PNG of `rgb` (+ alpha `a`) as byte pieces, in blocks of rows on `threads` threads (default: the cores). Each block
     lays its pixels straight into PNG's scanline layout (a filter byte, then the row; RGBA interleaved by `cv2.merge`,
@@ -460,7 +448,7 @@ def _png_encode(rgb, a=None, clear:bool=False, icc:bytes|None=None, path=None, t
         if clear: col = cv2.bitwise_and(col, col, mask=(a[y0:y1] != 0).view(np.uint8))
         m = cv2.merge([np.ascontiguousarray(col), np.ascontiguousarray(a[y0:y1])], dst=dst)
         if not np.shares_memory(m, dst): dst[...] = m
-    n = max(1, threads or min(8, _png_pool()._max_workers))
+    n = max(1, threads or n_threads())
     cuts = np.linspace(0, h, min(h, 2*n if n > 1 else 1) + 1).astype(int)
     def block(i):
         y0, y1 = int(cuts[i]), int(cuts[i+1])
@@ -472,7 +460,7 @@ def _png_encode(rgb, a=None, clear:bool=False, icc:bytes|None=None, path=None, t
         z = Z.compressobj(level, Z.DEFLATED, -15, 8)
         return z.compress(lines[y0:y1]) + z.flush(Z.Z_FINISH if i == len(cuts) - 2 else Z.Z_SYNC_FLUSH)
     try:
-        parts = list(_png_pool().map(block, range(len(cuts) - 1))) if len(cuts) > 2 else [block(0)]
+        parts = parallel_map(block, range(len(cuts) - 1))
         adler = Z.adler32(lines)
     except Exception as e: raise ImageWriteError(f"the PNG encoder failed: {e}", path) from None
     out = [b'\x89PNG\r\n\x1a\n', *_png_chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 6 if c == 4 else 2, 0, 0, 0))]
