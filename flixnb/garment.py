@@ -16,9 +16,9 @@ from .core import Shot, FlixError, NoSubjectError, StageError, stage, run_stage
 CATEGORIES = ('top', 'shirt', 'outerwear', 'dress', 'skirt', 'trousers')
 
 # %% auto #0
-__all__ = ['CATEGORIES', 'COLOUR_NAMES', 'silhouette', 'shape_features', 'classify', 'upper_landmarks', 'lower_landmarks',
-           'to_lab', 'colour_name', 'dominant_colours', 'pattern_score', 'Garment', 'analyze_garment', 'clip_garment',
-           'garment_from_file']
+__all__ = ['CATEGORIES', 'COLOUR_NAMES', 'OOTD_LABELS', 'silhouette', 'shape_features', 'classify', 'upper_landmarks',
+           'lower_landmarks', 'to_lab', 'colour_name', 'dominant_colours', 'pattern_score', 'Garment',
+           'analyze_garment', 'clip_garment', 'garment_from_file', 'ootd_garments']
 
 # %% ../nbs/40_garment.ipynb #56c791ab
 def silhouette(alpha:np.ndarray, thresh:float=0.5, close:float=0.02) -> np.ndarray:
@@ -291,3 +291,19 @@ def clip_garment(path_or_shot) -> Shot:
 def garment_from_file(path) -> Garment:
     "Clip and analyse the garment photo at `path`."
     return analyze_garment(clip_garment(path))
+
+# %% ../nbs/40_garment.ipynb #27c39f1a
+OOTD_LABELS = {  # file stem: (category, sleeve), read off the photos
+    '00055_00': ('top', 'short'), '00126_00': ('top', 'short'), '00151_00': ('top', 'long'), '02015_00': ('top', 'none'),
+    '02305_00': ('top', 'short'), '03032_00': ('top', 'short'), '04825_00': ('top', 'none'), '048554_1': ('top', 'short'),
+    '048769_1': ('top', 'none'), '049920_1': ('top', 'long'), '049940_1': ('top', 'long'), '049947_1': ('top', 'long'),
+    '049965_1': ('top', 'short'), '050002_1': ('top', 'short'), '050105_1': ('top', 'short'), '050191_1': ('top', 'short'),
+    '051412_1': ('trousers', None), '051473_1': ('trousers', None), '051517_1': ('trousers', None), '051827_1': ('trousers', None),
+    '051946_1': ('trousers', None), '051991_1': ('trousers', None), '051998_1': ('dress', 'long'), '052234_1': ('dress', 'short'),
+    '053319_1': ('dress', 'none'), '053742_1': ('dress', 'none'), '053744_1': ('dress', 'short'), '053790_1': ('dress', 'none'),
+    '06123_00': ('top', 'short'), '07382_00': ('top', 'none'), '10297_00': ('top', 'short'), '12562_00': ('top', 'short')}
+
+def ootd_garments():
+    "Paths of the ootd garment photos (empty when the data is absent)."
+    from flixnb.core import data_dir
+    return sorted((data_dir()/'ootd'/'garment').glob('*.jpg'))

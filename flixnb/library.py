@@ -103,8 +103,8 @@ def suits_for(framing:str, wears:str) -> list[str]:
     return ['top', 'shirt', 'outerwear', 'dress', 'skirt'] if wears == 'dress' else ['top', 'shirt', 'outerwear', 'trousers', 'skirt']
 
 # %% auto #0
-__all__ = ['STANCES', 'PARTS', 'REQUIRED', 'stance_of', 'body_parts', 'what_it_wears', 'suits_for', 'LibraryModel',
-           'analyze_model', 'add_models', 'load_library', 'main']
+__all__ = ['STANCES', 'PARTS', 'REQUIRED', 'OOTD_MODEL_LABELS', 'stance_of', 'body_parts', 'what_it_wears', 'suits_for',
+           'LibraryModel', 'analyze_model', 'add_models', 'load_library', 'main', 'ootd_library']
 
 # %% ../nbs/41_library.ipynb #9f17630c
 @dataclass
@@ -204,3 +204,19 @@ def main(argv=None) -> int:
     except FlixError as e: print(f"error: {e}", file=sys.stderr); return 2
     for e in errs: print(f"error: {e}", file=sys.stderr)
     return 1 if errs else 0
+
+# %% ../nbs/41_library.ipynb #2d719c08
+OOTD_MODEL_LABELS = {  # file stem: (stance, framing), read off the photos'01008_00': ('front', 'half'), '01861_00': ('front', 'half'), '02849_00': ('front', 'half'),
+    '049447_0': ('front', 'full'), '049713_0': ('walking', 'full'), '051482_0': ('front', 'full'), '051962_0': ('front', 'full'),
+    '052472_0': ('front', 'full'), '052767_0': ('front', 'full'), '053228_0': ('front', 'full'), '053514_0': ('front', 'full'),
+    '053700_0': ('front', 'full'), '07966_00': ('front', 'half'), '09597_00': ('front', 'half'), '14627_00': ('front', 'half')}
+
+def ootd_library(folder=None):
+    "Build (once) a library of the ootd model photos in `folder` (default: a temp folder); None when the data is absent."
+    import tempfile
+    from flixnb.core import data_dir
+    photos = sorted((data_dir()/'ootd'/'model').glob('*.jpg'))
+    if not photos: return None
+    lib = Path(folder or Path(tempfile.gettempdir())/'flixnb-ootd-library')
+    if not (lib/'models').is_dir() or len(list((lib/'models').iterdir())) < len(photos): add_models(photos, lib)
+    return lib
