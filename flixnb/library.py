@@ -206,7 +206,8 @@ def main(argv=None) -> int:
     return 1 if errs else 0
 
 # %% ../nbs/41_library.ipynb #2d719c08
-OOTD_MODEL_LABELS = {  # file stem: (stance, framing), read off the photos'01008_00': ('front', 'half'), '01861_00': ('front', 'half'), '02849_00': ('front', 'half'),
+# file stem: (stance, framing), read off the photos
+OOTD_MODEL_LABELS = {'01008_00': ('front', 'half'), '01861_00': ('front', 'half'), '02849_00': ('front', 'half'),
     '049447_0': ('front', 'full'), '049713_0': ('walking', 'full'), '051482_0': ('front', 'full'), '051962_0': ('front', 'full'),
     '052472_0': ('front', 'full'), '052767_0': ('front', 'full'), '053228_0': ('front', 'full'), '053514_0': ('front', 'full'),
     '053700_0': ('front', 'full'), '07966_00': ('front', 'half'), '09597_00': ('front', 'half'), '14627_00': ('front', 'half')}
