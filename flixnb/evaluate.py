@@ -426,10 +426,11 @@ def main(argv=None) -> int:
 # %% ../nbs/91_evaluate.ipynb #10fe23f3
 CLIP_RECIPE = "name: clip-refine\noutput: {kind: cutout, format: png}\nsteps:\n  - u2netp: {}\n  - refine: {defringe: true}\n  - cutout: {}\n"
 
-def bench_recipe(folder, name:str|None=None) -> str:
-    "`name` if given (an installed recipe), else the path of the explicit segment → refine → defringe → cutout recipe written into `folder`."
+def bench_recipe(folder, name:str|None=None, int8:bool=False) -> str:
+    "`name` if given (an installed recipe), else the path of the explicit segment → refine → defringe → cutout recipe written into `folder` (`int8`: with the int8 U²-Net-p)."
     if name: return name
-    p = Path(folder)/'clip-refine.yaml'; p.write_text(CLIP_RECIPE, encoding='utf-8')
+    p = Path(folder)/'clip-refine.yaml'
+    p.write_text(CLIP_RECIPE.replace('u2netp: {}', 'u2netp: {int8: true}') if int8 else CLIP_RECIPE, encoding='utf-8')
     return str(p)
 
 _CHILD = r"""
@@ -462,13 +463,13 @@ def flat_within(values, tol:float=0.2) -> bool:
     return all(abs(v - m) <= tol*m for v in values)
 
 def speed_rows(sizes=(1, 6, 24, 50), runs:int=3, rembg:bool=True, rembg_am_24:bool=False, sample_name:str='tee-navy-white',
-               am_max_mp:float=30, recipe:str|None=None, progress=print, warm:int=3) -> list[dict]:
+               am_max_mp:float=30, recipe:str|None=None, progress=print, warm:int=3, int8:bool=False) -> list[dict]:
     "Per size: flixnb's median seconds (warm, and a fresh process's first image) and peak RSS through the cutout recipe, and rembg's on the same JPEG."
     from flixnb.samples import write_samples
     rows = []
     say = progress or (lambda m: None)
     with tempfile.TemporaryDirectory() as d:
-        recipe = bench_recipe(d, recipe)
+        recipe = bench_recipe(d, recipe, int8)
         files = {}
         for mp in sizes:
             sub = Path(d)/f'{mp:g}mp'
@@ -537,6 +538,7 @@ def bench_clipping(argv=None) -> int:
     p.add_argument('--no-rembg', action='store_true', help='do not run rembg')
     p.add_argument('--recipe', help='an installed recipe to time instead of u2netp → refine (defringe) → cutout, e.g. cutout')
     p.add_argument('--rembg-am-24', action='store_true', help="run rembg's alpha matting on sizes over 10 MP up to 30 MP (slow, ~13 GB)")
+    p.add_argument('--int8', action='store_true', help="the int8 U²-Net-p (`u2netp: {int8: true}`); its own section of BENCHMARKS.md")
     p.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
     a = p.parse_args(argv)
     try: sizes = [float(x) for x in a.sizes.split(',') if x.strip()]
@@ -545,10 +547,10 @@ def bench_clipping(argv=None) -> int:
         print("flixnb bench clipping: error: --sizes must be positive, --runs ≥ 1 and --warm ≥ 0", file=sys.stderr); return 2
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     rows = speed_rows(sizes, a.runs, not a.no_rembg, a.rembg_am_24, a.sample, recipe=a.recipe, progress=lambda m: print(m, file=sys.stderr, flush=True),
-                      warm=a.warm)
-    md = '\n'.join([f"## Clipping speed and memory: the cutout recipe vs rembg", "",
+                      warm=a.warm, int8=a.int8)
+    md = '\n'.join([f"## Clipping speed and memory: the cutout recipe vs rembg" + (" — with the int8 U²-Net-p" if a.int8 else ""), "",
                     f"Command: `flixnb bench clipping{' ' + ' '.join(argv) if argv else ''}` ({time.perf_counter()-t0:.0f} s). "
-                    f"Sample `{a.sample}` as a JPEG (q95); flixnb: {'the `' + a.recipe + '` recipe' if a.recipe else 'decode → u2netp → refine (defringe) → cutout → PNG encode'} "
+                    f"Sample `{a.sample}` as a JPEG (q95); flixnb: {'the `' + a.recipe + '` recipe' if a.recipe else 'decode → u2netp' + (' (int8)' if a.int8 else '') + ' → refine (defringe) → cutout → PNG encode'} "
                     f"in {a.runs} fresh processes of {1 + a.warm} images each: 'warm' = the median over the images after each process's "
                     f"first (models loaded, as in a batch or the app: {a.runs*a.warm} images), 'fresh process' = the median of the first "
                     "images (model load and first-touch memory included); time per MP and the ratios use warm. rembg 2.0.86 (its own venv): `rembg.remove` alone, "
@@ -556,5 +558,5 @@ def bench_clipping(argv=None) -> int:
                     f"Load average when it started: {load0:.1f} (on {os.cpu_count()} cores).", "",
                     speed_table(rows, a.runs)])
     print(md)
-    if not a.no_write: print(f"\nwritten to {update_benchmarks('clipping-speed', md)}", file=sys.stderr)
+    if not a.no_write: print(f"\nwritten to {update_benchmarks('clipping-speed-int8' if a.int8 else 'clipping-speed', md)}", file=sys.stderr)
     return 0
