@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
-	$(BIN)/python -m flixnb.models fetch --all
+	$(BIN)/python -m flixnb.models fetch --all --int8
 	tools/install_browser.sh $(VENV)
 	touch $(STAMP)
 

