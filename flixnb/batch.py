@@ -374,7 +374,7 @@ def _make_client(workers, scheduler, device, allowed_failures):
     import dask
     from distributed import Client, LocalCluster
     if scheduler: return Client(scheduler, timeout='20s'), None
-    from flixnb.models import n_cores
+    from flixnb.core import n_cores
     if workers is None:
         workers = n_cores()
         if device.startswith('cuda'):

