@@ -151,7 +151,7 @@ def _run_flix(method, image):
     except FlixError as e: return np.zeros(image.shape[:2], np.float32), float('nan'), str(e)
 
 # %% ../nbs/91_evaluate.ipynb #ad9df919
-MATTE_METHODS = {'flixnb matte (guided)': 'guided', 'pymatting closed-form': 'cf', 'pymatting KNN': 'knn', 'pymatting LKM': 'lkm'}
+MATTE_METHODS = {'flixnb matte (guided)': 'guided', 'flixnb matte (guided-cf)': 'guided-cf', 'pymatting closed-form': 'cf', 'pymatting KNN': 'knn', 'pymatting LKM': 'lkm'}
 
 def eval_matting(limit:int|None=None, heavy:int|None=2, quick:bool=False) -> list[dict]:
     "Trimap-based matting on alphamatting (Trimap1, Trimap2): one record per (trimap, image, method)."
@@ -184,8 +184,18 @@ def matting_table(recs) -> str:
             if g['n'] == 0: rows.append([tname, m, 0, (g['errors'] or ['not run'])[0]] + ['']*6); continue
             rows.append([tname, m, g['n'], _f(g['sad'], 2), _f(g['mse']*1e3, 2), _f(g['grad'], 2), _f(g['conn'], 2),
                          _f(g['seconds'], 2), _f(float(np.mean(sub)) if sub else None, 2), len(common)])
+    vs = []
+    for tname in ('Trimap1', 'Trimap2'):
+        cf = {r['item']: r for r in recs if r['trimap'] == tname and r['method'] == 'pymatting closed-form' and 'error' not in r}
+        for m in [k for k in MATTE_METHODS if k.startswith('flixnb')]:
+            both = [(r, cf[r['item']]) for r in recs if r['trimap'] == tname and r['method'] == m and 'error' not in r and r['item'] in cf]
+            if not both: continue
+            sf, sc = np.mean([a['sad'] for a, _ in both]), np.mean([b['sad'] for _, b in both])
+            tf, tc = np.mean([a['seconds'] for a, _ in both]), np.mean([b['seconds'] for _, b in both])
+            vs.append(f"- {tname}, {m} vs closed-form on the same {len(both)} images: SAD {sf:.2f} vs {sc:.2f} "
+                      f"({'≤' if sf <= sc else '>'} closed-form's, ×{sf/sc:.2f}), {tc/tf:.1f}× less time")
     return md_table(['trimap', 'method', 'images', 'mean SAD', 'MSE ×10³', 'grad', 'conn', 's/image',
-                     'SAD on common subset', 'subset size'], rows)
+                     'SAD on common subset', 'subset size'], rows) + ('\n\n' + '\n'.join(vs) if vs else '')
 
 # %% ../nbs/91_evaluate.ipynb #52843a8f
 TRIMAP_FREE_FLIX = ('flixnb u2netp→refine', 'flixnb u2net→refine')

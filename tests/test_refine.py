@@ -4,9 +4,9 @@ import numpy as np, cv2, pytest
 from flixnb.core import Shot, StageError, run_stage
 from flixnb.refine import (auto_trimap, trimap_from_alpha, matte, matte_torch, estimate_foreground, refine, sad)
 
-def disc_scene(h=200, w=260, ramp=6.0, fg=(200, 40, 60), noise=2, seed=0):
+def disc_scene(h=200, w=260, ramp=6.0, fg=(200, 40, 60), noise=2, seed=0, radius=60):
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    a = np.clip((60 - np.hypot(yy - h/2, xx - w/2)) / ramp + 0.5, 0, 1)
+    a = np.clip((radius - np.hypot(yy - h/2, xx - w/2)) / ramp + 0.5, 0, 1)
     bg = np.dstack([np.broadcast_to(np.linspace(30, 220, w, dtype=np.float32), (h, w)),
                     np.full((h, w), 160, np.float32), np.broadcast_to(np.linspace(200, 40, w, dtype=np.float32), (h, w))])
     img = a[..., None]*np.float32(fg) + (1 - a[..., None])*bg + np.random.default_rng(seed).normal(0, noise, (h, w, 3))
@@ -49,6 +49,24 @@ def test_scaled_matte_close(scene):
     al = matte(img, tri, scale=2, r=8, iters=1, smooth=1)
     assert (al[tri == 255] == 1).all() and (al[tri == 0] == 0).all()
     assert np.abs(al - a)[tri == 128].mean() < 0.04
+
+def test_guided_cf(scene, tmp_path):
+    "guided → closed-form polish: at least as close as guided, known pixels kept, 0 steps = its start; tiles at camera size; CLI default."
+    img, a, tri = scene
+    g, c = matte(img, tri), matte(img, tri, 'guided-cf')
+    u = tri == 128
+    assert np.abs(c - a)[u].mean() <= np.abs(g - a)[u].mean() * 1.05
+    assert (c[tri == 255] == 1).all() and (c[tri == 0] == 0).all()
+    assert (matte(img, tri, 'guided-cf', cg_iters=0) == g).all()
+    big, ba = disc_scene(1500, 1500, ramp=8, radius=600)      # > 2 MP: the polish runs in 1024-px tiles, the edge crosses them
+    bt = trimap_from_alpha(ba, band=10)
+    bc = matte(big, bt, 'guided-cf')
+    assert np.abs(bc - ba)[bt == 128].mean() < 0.03
+    from flixnb.refine import matte_main
+    cv2.imwrite(str(tmp_path/'i.png'), img[..., ::-1]); cv2.imwrite(str(tmp_path/'t.png'), tri)
+    assert matte_main([str(tmp_path/'i.png'), str(tmp_path/'t.png'), '-o', str(tmp_path/'a.png')]) == 0
+    out = cv2.imread(str(tmp_path/'a.png'), 0).astype(np.float32)/255
+    assert np.abs(out - c).max() <= 1/255 + 1e-6
 
 def test_errors_and_shortcuts(scene):
     img, a, tri = scene
