@@ -511,6 +511,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'flixnb.refine._refine_device': ('refine.html#_refine_device', 'flixnb/refine.py'),
                                'flixnb.refine._run_tiles': ('refine.html#_run_tiles', 'flixnb/refine.py'),
                                'flixnb.refine._sample': ('refine.html#_sample', 'flixnb/refine.py'),
+                               'flixnb.refine._spmv': ('refine.html#_spmv', 'flixnb/refine.py'),
                                'flixnb.refine._tiles': ('refine.html#_tiles', 'flixnb/refine.py'),
                                'flixnb.refine.alphamatting_pairs': ('refine.html#alphamatting_pairs', 'flixnb/refine.py'),
                                'flixnb.refine.auto_scale': ('refine.html#auto_scale', 'flixnb/refine.py'),
