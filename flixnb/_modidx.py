@@ -254,6 +254,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'flixnb.evaluate.masks_table': ('evaluate.html#masks_table', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.matting_table': ('evaluate.html#matting_table', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.md_table': ('evaluate.html#md_table', 'flixnb/evaluate.py'),
+                                 'flixnb.evaluate.oracle_alpha': ('evaluate.html#oracle_alpha', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.rembg_python': ('evaluate.html#rembg_python', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.rembg_unavailable': ('evaluate.html#rembg_unavailable', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.run_rembg': ('evaluate.html#run_rembg', 'flixnb/evaluate.py'),
