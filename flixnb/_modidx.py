@@ -490,6 +490,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'flixnb.refine._as_unit': ('refine.html#_as_unit', 'flixnb/refine.py'),
                                'flixnb.refine._blur_fusion': ('refine.html#_blur_fusion', 'flixnb/refine.py'),
                                'flixnb.refine._cf_polish': ('refine.html#_cf_polish', 'flixnb/refine.py'),
+                               'flixnb.refine._cf_scale': ('refine.html#_cf_scale', 'flixnb/refine.py'),
                                'flixnb.refine._check': ('refine.html#_check', 'flixnb/refine.py'),
                                'flixnb.refine._dot': ('refine.html#_dot', 'flixnb/refine.py'),
                                'flixnb.refine._down': ('refine.html#_down', 'flixnb/refine.py'),

@@ -379,40 +379,50 @@ def _pcg(A, b, x, d, iters:int):
     r = b - mv(x); z = r / d; p = z.copy(); rz = float(r @ z)
     for _ in range(iters):
         Ap = mv(p); pAp = float(p @ Ap)
-        if pAp <= 0 or rz <= 0: break                 # converged (or a zero system)
+        if not (pAp > 0 and rz > 0): break            # converged (or a zero system; NaN stops too)
         al = rz / pAp; x += al*p; r -= al*Ap; z = r / d
         rz2 = float(r @ z); p *= rz2 / rz; p += z; rz = rz2
     return x
 
-def _cf_polish(im, out, un, cg_iters:int=200, cf_eps:float=1e-7, tile:int=1024, halo:int=8):
-    "Closed-form matting's system on the unknown pixels `un`, `cg_iters` PCG steps from the alpha in `out` (in place); bands/tiles on all cores."
+def _cf_polish(im, out, un, cg_iters:int=200, cf_eps:float=1e-7, tile:int=1024, halo:int=16):
+    """Closed-form matting's system on the unknown pixels `un`, `cg_iters` PCG steps from the alpha in `out` (in place).
+    Large bands: one tile at a time (memory), each solved with a `halo` of its neighbours' unknowns and only its
+    interior written back; the sparse products of each on all cores (`_spmv`). A crop without known pixels has no
+    unique solution: it keeps its start."""
     from pymatting import cf_laplacian
     H, W = un.shape
-    start = out.copy()                                 # each tile's halo stays at the start, whatever its neighbour does
+    start = out.copy()                                 # every tile starts from the same alpha, whatever its neighbours did
     def one(box):
         by0, by1, bx0, bx1 = box
         cy0, cy1, cx0, cx1 = max(0, by0 - halo), min(H, by1 + halo), max(0, bx0 - halo), min(W, bx1 + halo)
-        u = np.zeros((cy1 - cy0, cx1 - cx0), bool)
-        u[by0-cy0:by1-cy0, bx0-cx0:bx1-cx0] = un[by0:by1, bx0:bx1]     # the halo's unknowns stay fixed
-        if not u.any(): return
+        u = un[cy0:cy1, cx0:cx1]
         rows, cols = np.flatnonzero(u.any(1)), np.flatnonzero(u.any(0))
         y0, y1 = max(0, rows[0] - 2), min(u.shape[0], rows[-1] + 3); x0, x1 = max(0, cols[0] - 2), min(u.shape[1], cols[-1] + 3)
         u = u[y0:y1, x0:x1]; Y0, X0 = cy0 + y0, cx0 + x0
-        I = im[Y0:Y0 + u.shape[0], X0:X0 + u.shape[1]].astype(np.float64) * (1/255)
-        a = start[Y0:Y0 + u.shape[0], X0:X0 + u.shape[1]]
+        if u.all(): return                             # no known pixel: nothing anchors the solution
+        sl = np.s_[Y0:Y0 + u.shape[0], X0:X0 + u.shape[1]]
+        I = im[sl].astype(np.float64) * (1/255)
+        a = start[sl]
         uf = u.ravel(); L = cf_laplacian(I, epsilon=cf_eps, is_known=~u).tocsr()[uf]
         A = L[:, uf].astype(np.float32)
         b = -(L[:, ~uf] @ a.ravel()[~uf].astype(np.float64)).astype(np.float32)
         d = A.diagonal().copy(); d[d <= 1e-12] = 1
-        out[Y0:Y0 + u.shape[0], X0:X0 + u.shape[1]][u] = np.clip(_pcg(A, b, a[u].astype(np.float32), d, cg_iters), 0, 1)
+        sol = a.copy(); sol[u] = np.clip(_pcg(A, b, a[u].astype(np.float32), d, cg_iters), 0, 1)
+        inner = np.zeros(u.shape, bool)                # write back the tile's own pixels only
+        inner[max(0, by0 - Y0):by1 - Y0, max(0, bx0 - X0):bx1 - X0] = True
+        w = u & inner
+        out[sl][w] = sol[w]
     boxes = _tiles(un, tile)
-    for box in boxes: one(box)                         # one tile at a time (memory); each on all cores (`_spmv`)
+    for box in boxes: one(box)
     return len(boxes)
 
-def _guided_cf(im, tri, out, un, cg_iters:int=200, cf_eps:float=1e-7, scale:int|None=None, **kw):
-    s = max(2 if tri.size >= 200_000 else 1, auto_scale(tri.shape)) if scale is None else int(scale)
-    _guided(im, tri, out, un, scale=s, **kw)
-    _cf_polish(im, out, un, cg_iters, cf_eps)
+def _cf_scale(shape) -> int:
+    "The scale of `guided-cf`'s guided start: coarse-to-fine (≥ 2) from 0.2 MP up."
+    return max(2 if shape[0]*shape[1] >= 200_000 else 1, auto_scale(shape))
+
+def _guided_cf(im, tri, out, un, cg_iters:int=200, cf_eps:float=1e-7, scale:int|None=None, cf_tile:int=1024, **kw):
+    _guided(im, tri, out, un, scale=_cf_scale(tri.shape) if scale is None else int(scale), **kw)
+    _cf_polish(im, out, un, cg_iters, cf_eps, cf_tile)
 
 # %% ../nbs/12_refine.ipynb #ecca80e3
 def _blur_fusion(I, F, B, a, r):
@@ -494,7 +504,7 @@ def refine(shot:Shot, method:str='guided', band:int|None=None, defringe:bool=Tru
         fgim = estimate_foreground(shot.image, alpha, fg_method, radii=(int(np.clip(2*bw, 8, 90)), 6), tile=tile) if defringe else None
     out = shot.replace(alpha=alpha)
     out.layers['trimap'] = tri
-    out.meta['refine'] = dict(method=method, band=bw, scale=s if method == 'guided' else 1, device=dev or 'cpu')
+    out.meta['refine'] = dict(method=method, band=bw, scale=s if method == 'guided' else _cf_scale(tri.shape) if method == 'guided-cf' else 1, device=dev or 'cpu')
     if fgim is not None: out.image = fgim
     return out
 
@@ -520,7 +530,7 @@ def matte_main(argv=None) -> int:
     p = argparse.ArgumentParser(prog='flixnb matte', description='Alpha matte from an image and a trimap (0 bg / 128 unknown / 255 fg).')
     p.add_argument('image'); p.add_argument('trimap')
     p.add_argument('-o', '--output', required=True, help='output alpha image (PNG recommended)')
-    p.add_argument('--method', default='guided-cf', choices=METHODS, help='matting method [guided-cf: closed-form quality; guided: faster]')
+    p.add_argument('--method', default='guided-cf', choices=METHODS, help='matting method [guided-cf: near closed-form quality; guided: faster]')
     a = p.parse_args(argv)
     try:
         t0 = time.perf_counter()
