@@ -26,9 +26,9 @@ def ssim(a:np.ndarray, b:np.ndarray, data_range:float=255.0, sigma:float=1.5, wi
     return float(s[r:-r, r:-r].mean())
 
 # %% auto #0
-__all__ = ['FIT', 'TOY_KP', 'WAIST', 'ssim', 'tps_warp', 'skin_mask', 'control_points', 'toy_library', 'paste_rgba', 'waist_line',
-           'draw_accessories', 'old_garment_region', 'hair_mask', 'body_core', 'skin_fill', 'tryon', 'eval_viton',
-           'eval_choices', 'bench_tryon', 'tryon_files', 'main']
+__all__ = ['FIT', 'TOY_KP', 'WAIST', 'ssim', 'tps_warp', 'skin_mask', 'control_points', 'arm_halfwidth', 'sleeve_points',
+           'toy_library', 'paste_rgba', 'waist_line', 'draw_accessories', 'old_garment_region', 'hair_mask',
+           'body_core', 'skin_fill', 'tryon', 'eval_viton', 'eval_choices', 'bench_tryon', 'tryon_files', 'main']
 
 # %% ../nbs/43_tryon.ipynb #3a0b1bda
 def tps_warp(src:np.ndarray, src_pts, dst_pts, out_hw, step:int=8, smoothing:float=1.0, border=0) -> np.ndarray:
@@ -83,8 +83,8 @@ def _rot(v, ang):
 
 FIT = dict(shoulder_width=0.9, shoulder_up=0.06, waist_width=1.05)   # garment-to-body proportions (calibrated on VITON-HD 00006)
 
-def control_points(g, kp:dict, fit:dict=FIT) -> tuple[np.ndarray, np.ndarray]:
-    "(garment points, model points) for the thin-plate spline: a body-axis similarity from the shoulders (or the waist), sleeves turned to the arms, legs to the legs."
+def control_points(g, kp:dict, fit:dict=FIT, sleeves:bool=True) -> tuple[np.ndarray, np.ndarray]:
+    "(garment points, model points) for the thin-plate spline: a body-axis similarity from the shoulders (or the waist), sleeves turned to the arms (unless `sleeves=False`), legs to the legs."
     lm = g.landmarks
     sm, ax, perp, sw, hm = _axis(kp)
     if perp[0] < 0: perp = -perp
@@ -118,7 +118,7 @@ def control_points(g, kp:dict, fit:dict=FIT) -> tuple[np.ndarray, np.ndarray]:
         if k in lm: src.append(lm[k]); dst.append(sim(lm[k]))
     ls, rs = _sides(kp, 'shoulder'); le, re = _sides(kp, 'elbow'); lw, rw = _sides(kp, 'wrist')
     for side, sh, el, wr in (('l', ls, le, lw), ('r', rs, re, rw)):
-        if f'sleeve_{side}' not in lm or el is None: continue
+        if not sleeves or f'sleeve_{side}' not in lm or el is None: continue
         gsh = np.array(lm[f'shoulder_{side}']); tsh = sim(gsh)
         target = wr if (g.sleeve == 'long' and wr is not None) else el
         for k in (f'sleeve_{side}', f'cuff_{side}a', f'cuff_{side}b'):
@@ -130,6 +130,92 @@ def control_points(g, kp:dict, fit:dict=FIT) -> tuple[np.ndarray, np.ndarray]:
             src.append(lm[k]); dst.append(tsh + r)
         src.append(0.5*(gsh + np.array(lm[f'sleeve_{side}']))); dst.append(tsh + 0.5*(dst[-3] - tsh))
     return np.array(src, float), np.array(dst, float)
+
+# %% ../nbs/43_tryon.ipynb #2a8706fd
+def arm_halfwidth(mask, p, q, r0:float, lo:float=0.7, hi:float=1.2) -> float:
+    "Half-width of the arm at joint `p` (arm direction p→q) from the person `mask`: the nearer mask edge across the arm, within [lo, hi] × `r0`."
+    p, q = np.asarray(p, float), np.asarray(q, float)
+    if mask is None: return float(r0)
+    d = (q - p)/max(np.linalg.norm(q - p), 1e-6); n = np.array([d[1], -d[0]])
+    h, w = mask.shape; ds = []
+    for sgn in (1, -1):
+        for t in range(1, int(2.5*r0) + 1):
+            x, y = (p + sgn*n*t).round().astype(int)
+            if not (0 <= x < w and 0 <= y < h) or mask[y, x] < 0.5: ds.append(t); break
+    return float(np.clip(min(ds), lo*r0, hi*r0)) if ds else float(r0)
+
+def _across(sel, p, n, maxd:float):
+    "The two ends of the run of `sel` through `p` along ±`n` (p itself when it is outside `sel`)."
+    h, w = sel.shape; ends = []
+    for sgn in (1, -1):
+        last = np.asarray(p, float)
+        for t in range(int(maxd)):
+            c = p + sgn*n*t; x, y = c.round().astype(int)
+            if not (0 <= x < w and 0 <= y < h) or not sel[y, x]: break
+            last = c
+        ends.append(last)
+    return ends
+
+def sleeve_points(g, kp:dict, mask=None, fit:dict=FIT) -> dict:
+    "{garment part value (2 image-left, 3 image-right): (garment points, model points)} of the long sleeves that can be fitted to the arms; {} otherwise."
+    if g.category in ('trousers', 'skirt') or g.sleeve != 'long' or g.parts is None: return {}
+    lm = g.landmarks
+    src, dst = control_points(g, kp, fit, sleeves=False)
+    sm, ax, perp, sw, hm = _axis(kp)
+    ls, rs = _sides(kp, 'shoulder'); le, re = _sides(kp, 'elbow'); lw, rw = _sides(kp, 'wrist')
+    out = {}
+    for side, sh, el, wr, pv in (('l', ls, le, lw, 2), ('r', rs, re, rw, 3)):
+        if f'sleeve_{side}' not in lm or el is None or wr is None or sh is None: continue
+        gsh, sc = np.array(lm[f'shoulder_{side}']), np.array(lm[f'sleeve_{side}'])
+        ca, cb = np.array(lm[f'cuff_{side}a']), np.array(lm[f'cuff_{side}b'])
+        tsh = dst[[tuple(x) for x in src.tolist()].index(tuple(gsh.tolist()))]
+        f = np.linalg.norm(el - sh)/max(np.linalg.norm(el - sh) + np.linalg.norm(wr - el), 1e-6)
+        dg = (sc - gsh)/max(np.linalg.norm(sc - gsh), 1e-6); ng = np.array([dg[1], -dg[0]])
+        if ng @ np.array([-1.0 if side == 'l' else 1.0, 0]) < 0: ng = -ng          # ng: away from the garment's body
+        e1, e2 = _across(g.parts == pv, gsh + f*(sc - gsh), ng, 0.5*np.linalg.norm(sc - gsh))
+        po, pi = (e1, e2) if (e1 - e2) @ ng > 0 else (e2, e1)
+        if np.linalg.norm(po - pi) < 2: continue                                     # the sleeve's mask not found there
+        co, ci = (ca, cb) if (ca - cb) @ ng > 0 else (cb, ca)
+        out_dir = np.sign((el - sm) @ perp or 1.0)*perp                             # away from the body on the model
+        def nrm(a, b):
+            d = (b - a)/max(np.linalg.norm(b - a), 1e-6); n = np.array([d[1], -d[0]])
+            return n if n @ out_dir > 0 else -n
+        u1 = (el - sh)/max(np.linalg.norm(el - sh), 1e-6); u2 = (wr - el)/max(np.linalg.norm(wr - el), 1e-6)
+        ne, nw = nrm(el - (u1 + u2), el), nrm(el, wr)
+        he, hw = arm_halfwidth(mask, el, el + (u1 + u2), 0.16*sw), arm_halfwidth(mask, wr, el, 0.14*sw)
+        out[pv] = (np.array([gsh, sc, co, ci, 0.5*(po + pi), po, pi], float),
+                   np.array([tsh, wr, wr + nw*hw, wr - nw*hw, el, el + ne*he, el - ne*he], float))
+    return out
+
+def _warp_parts(gimg, src, dst, body, sleeves:dict, out_hw, step:int, person=None, sw:float=0.0):
+    "Warp the garment's body by `body` points and each long sleeve by its own; a sleeve landing > 30 % outside the (dilated) person, or without fitted points, takes its part of the one-spline warp by (`src`, `dst`). Returns (RGBA+parts image, {part: 'fitted'|'turned'})."
+    par = np.round(gimg[..., 4]/60).astype(np.uint8)
+    def layer(sel, s, d):
+        x = gimg.copy(); x[..., 3] = np.where(sel, x[..., 3], 0)
+        return tps_warp(x, s, d, out_hw, step=step).astype(np.float32)
+    near = None
+    if person is not None:
+        k = max(3, int(0.1*sw)) | 1
+        near = cv2.dilate((person > 0.5).astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    layers, how = [], {}
+    for pv, (s, d) in sleeves.items():
+        L = layer(par == pv, s, d); a = L[..., 3] > 127
+        if near is not None and a.sum() and (a & ~near).sum() > 0.3*a.sum(): how[pv] = 'turned'; continue
+        layers.append(L); how[pv] = 'fitted'
+    own = [pv for pv, v in how.items() if v == 'fitted']
+    if not own: return tps_warp(gimg, src, dst, out_hw, step=step), how
+    out = layer(~np.isin(par, (2, 3)), *body)
+    rest = np.isin(par, (2, 3)) & ~np.isin(par, own)  # sleeves not fitted (not found, or fell back): the one-spline warp
+    if rest.any(): out = _over(layer(rest, src, dst), out)
+    how.update({pv: 'turned' for pv in (2, 3) if pv not in how and (par == pv).any()})
+    for L in layers: out = _over(L, out)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), how
+
+def _over(top, under):
+    "RGBA+parts layer `top` over `under` (float32, alpha in channel 3, parts in 4)."
+    a = top[..., 3:4]/255
+    return np.concatenate([top[..., :3]*a + under[..., :3]*(1 - a), top[..., 3:4] + under[..., 3:4]*(1 - a),
+                           np.where(a > 0.5, top[..., 4:5], under[..., 4:5])], 2)
 
 # %% ../nbs/43_tryon.ipynb #d5b892e3
 TOY_KP = dict(nose=(150, 62), left_eye=(157, 56), right_eye=(143, 56), left_ear=(165, 60), right_ear=(135, 60),
@@ -518,15 +604,17 @@ def skin_fill(image:np.ndarray, region:np.ndarray, skin:np.ndarray, sw:float) ->
     shade = 0.82 + 0.18*np.clip(d/max(2.0, 0.06*sw), 0, 1)
     return np.clip(col[None, None]*shade[..., None], 0, 255)
 
-def tryon(g, model, shading:float=1.0, feather:float=1.5, step:int=8, fit:dict=FIT, accessories=None) -> tuple[np.ndarray, dict]:
-    "Put the analysed garment `g` (flixnb.garment.Garment) on the library `model`: TPS warp by landmarks, clear the old garment, shade, layer, blend, then draw the chosen `accessories` (see `draw_accessories`). Returns (image at the model photo's size, info with `accessories`: where each went and why)."
+def tryon(g, model, shading:float=1.0, feather:float=1.5, step:int=8, fit:dict=FIT, accessories=None, fit_sleeves:bool=True) -> tuple[np.ndarray, dict]:
+    "Put the analysed garment `g` (flixnb.garment.Garment) on the library `model`: TPS warp by landmarks (long sleeves each by their own, fitted to the arms: `sleeve_points`; `fit_sleeves=False`: turned rigidly), clear the old garment, shade, layer, blend, then draw the chosen `accessories` (see `draw_accessories`). Returns (image at the model photo's size, info with `accessories`: where each went and why)."
     from flixnb.library import PARTS
     t0 = time.perf_counter()
     img, kp, parts = model.image, model.keypoints, model.parts
     h, w = img.shape[:2]
     src, dst = control_points(g, kp, fit)
     gimg = np.dstack([g.image, (g.alpha*255).astype(np.uint8), g.parts*60])
-    warped = tps_warp(gimg, src, dst, (h, w), step=step)
+    sp, how = (sleeve_points(g, kp, model.mask, fit) if fit_sleeves else {}), {}
+    if sp: warped, how = _warp_parts(gimg, src, dst, control_points(g, kp, fit, sleeves=False), sp, (h, w), step, model.mask, _axis(kp)[3])
+    else: warped = tps_warp(gimg, src, dst, (h, w), step=step)
     gal = warped[..., 3].astype(np.float32)/255
     gpart = np.round(warped[..., 4]/60).astype(np.uint8)
     gal[gal < 0.02] = 0
@@ -577,7 +665,8 @@ def tryon(g, model, shading:float=1.0, feather:float=1.5, step:int=8, fit:dict=F
     placed = []
     if accessories: out, placed = draw_accessories(out, g.category, model, accessories, garment_alpha=gal, skin=skin)
     return out, dict(seconds=round(time.perf_counter() - t0, 3), control_points=len(src), model=model.name,
-                     covered=float((gal > 0.5).mean()), cleared=int(rest.sum()), bare_skin=int(bare.sum()), hair=int(hair.sum()), accessories=placed)
+                     covered=float((gal > 0.5).mean()), cleared=int(rest.sum()), bare_skin=int(bare.sum()), hair=int(hair.sum()), accessories=placed,
+                     sleeves={('image-left' if k == 2 else 'image-right'): v for k, v in how.items()})
 
 # %% ../nbs/43_tryon.ipynb #b21a3915
 def _library_for(photos, folder):

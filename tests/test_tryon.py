@@ -42,6 +42,22 @@ def test_tryon_vitonhd(tmp_path):
     assert main([str(HD/'cloth'/'00006_00.jpg'), '--library', str(tmp_path/'lib'), '-o', str(tmp_path/'out')]) == 0
     assert (tmp_path/'out'/'00006_00.jpg').is_file()
 
+@pytest.mark.skipif(not (HD/'image'/'00006_00.jpg').is_file(), reason='VITON-HD sample absent (FLIXNB_DATA)')
+def test_sleeves_fitted_to_the_arms(tmp_path):
+    "VITON-HD 00006 (a long-sleeved top on its own model): both sleeves fitted, closer to the real photo than turned rigidly."
+    import cv2
+    from flixnb.library import add_models, load_library
+    from flixnb.garment import garment_from_file
+    from flixnb.tryon import tryon, ssim
+    add_models([HD/'image'/'00006_00.jpg'], tmp_path/'lib'); m = load_library(tmp_path/'lib')[0][0]
+    g = garment_from_file(HD/'cloth'/'00006_00.jpg')
+    assert g.sleeve == 'long'
+    fitted, info = tryon(g, m)
+    turned, info0 = tryon(g, m, fit_sleeves=False)
+    assert info['sleeves'] == {'image-left': 'fitted', 'image-right': 'fitted'} and info0['sleeves'] == {}
+    sm = lambda x: cv2.resize(x, (192, 256), interpolation=cv2.INTER_AREA)
+    assert ssim(sm(fitted), sm(m.image)) > ssim(sm(turned), sm(m.image)) + 0.02
+
 def test_refiner_trains_a_few_steps():
     pytest.importorskip('torch')
     from flixnb.refiner import train_refiner, refine_image
