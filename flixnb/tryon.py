@@ -797,6 +797,10 @@ def tryon_files(garment, library, stance:str|None=None, rules=None, n:int|None=N
         for w in ws: warnings.warn(w.message, w.category, stacklevel=2)
         info['warnings'] = warned + [str(w.message) for w in ws]
         words = [f"Garment: {g.describe()} — {g.reasons['category']}.", f"Model {c.explanation}."]
+        if info.get('sleeves'):
+            fitted = [k for k, v in info['sleeves'].items() if v == 'fitted']
+            words.append(f"Long sleeves: {'both' if len(fitted) == 2 else ' and '.join(fitted) or 'none'} fitted along the model's arms"
+                         + (f" ({', '.join(k for k in info['sleeves'] if k not in fitted)} turned as one piece: its fit was off the arm)." if len(fitted) < len(info['sleeves']) else "."))
         for a, p in zip(sorted(c.accessories, key=lambda a: {'shoes': 0, 'belt': 1, 'bag': 2}.get(a['type'], 9)), info['accessories']):
             words.append(f"{a['reason']}; {p['why']}.")
         out.append((img, ' '.join(words), info) if with_info else (img, ' '.join(words)))

@@ -37,6 +37,7 @@ def test_tryon_vitonhd(tmp_path):
     res = tryon_files(HD/'cloth'/'00006_00.jpg', tmp_path/'lib')
     img, words = res[0]
     assert img.shape == (1024, 768, 3) and 'top' in words
+    assert "Long sleeves: both fitted along the model's arms." in words
     real = cv2.imread(str(HD/'image'/'00006_00.jpg'))[..., ::-1]
     assert ssim(img, real) > 0.8
     assert main([str(HD/'cloth'/'00006_00.jpg'), '--library', str(tmp_path/'lib'), '-o', str(tmp_path/'out')]) == 0
