@@ -390,11 +390,9 @@ def _cf_polish(im, out, un, cg_iters:int=200, cf_eps:float=1e-7, tile:int=1024, 
     interior written back; the sparse products of each on all cores (`_spmv`). A crop without known pixels has no
     unique solution: it keeps its start."""
     from pymatting import cf_laplacian
-    H, W = un.shape
-    start = out.copy()                                 # every tile starts from the same alpha, whatever its neighbours did
-    def one(box):
-        by0, by1, bx0, bx1 = box
-        cy0, cy1, cx0, cx1 = max(0, by0 - halo), min(H, by1 + halo), max(0, bx0 - halo), min(W, bx1 + halo)
+    start = out.copy() if len(_tiles(un, tile)) > 1 else out     # every tile starts from the same alpha, whatever its neighbours did
+    def one(crop, inner_box):
+        cy0, cy1, cx0, cx1 = crop; iy0, iy1, ix0, ix1 = inner_box
         u = un[cy0:cy1, cx0:cx1]
         rows, cols = np.flatnonzero(u.any(1)), np.flatnonzero(u.any(0))
         y0, y1 = max(0, rows[0] - 2), min(u.shape[0], rows[-1] + 3); x0, x1 = max(0, cols[0] - 2), min(u.shape[1], cols[-1] + 3)
@@ -409,12 +407,10 @@ def _cf_polish(im, out, un, cg_iters:int=200, cf_eps:float=1e-7, tile:int=1024, 
         d = A.diagonal().copy(); d[d <= 1e-12] = 1
         sol = a.copy(); sol[u] = np.clip(_pcg(A, b, a[u].astype(np.float32), d, cg_iters), 0, 1)
         inner = np.zeros(u.shape, bool)                # write back the tile's own pixels only
-        inner[max(0, by0 - Y0):by1 - Y0, max(0, bx0 - X0):bx1 - X0] = True
+        inner[max(0, cy0 + iy0 - Y0):cy0 + iy1 - Y0, max(0, cx0 + ix0 - X0):cx0 + ix1 - X0] = True
         w = u & inner
         out[sl][w] = sol[w]
-    boxes = _tiles(un, tile)
-    for box in boxes: one(box)
-    return len(boxes)
+    return _run_tiles(un, halo, tile, one, workers=1)
 
 def _cf_scale(shape) -> int:
     "The scale of `guided-cf`'s guided start: coarse-to-fine (≥ 2) from 0.2 MP up."

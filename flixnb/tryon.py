@@ -203,11 +203,11 @@ def _warp_parts(gimg, src, dst, body, sleeves:dict, out_hw, step:int, person=Non
         if near is not None and a.sum() and (a & ~near).sum() > 0.3*a.sum(): how[pv] = 'turned'; continue
         layers.append(L); how[pv] = 'fitted'
     own = [pv for pv, v in how.items() if v == 'fitted']
+    how.update({pv: 'turned' for pv in (2, 3) if pv not in how and (par == pv).any()})
     if not own: return tps_warp(gimg, src, dst, out_hw, step=step), how
     out = layer(~np.isin(par, (2, 3)), *body)
     rest = np.isin(par, (2, 3)) & ~np.isin(par, own)  # sleeves not fitted (not found, or fell back): the one-spline warp
     if rest.any(): out = _over(layer(rest, src, dst), out)
-    how.update({pv: 'turned' for pv in (2, 3) if pv not in how and (par == pv).any()})
     for L in layers: out = _over(L, out)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), how
 
