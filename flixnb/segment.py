@@ -71,8 +71,8 @@ def _model_input(img, w:int, h:int, mean, std) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 def _run_salient(shot:Shot, path, size=(320, 320), mean=MODELS['u2netp']['mean'], std=MODELS['u2netp']['std'],
-                 output:int=0, sigmoid:bool=False, minmax:bool=True, max_aspect:float=3.0):
-    "Run a rembg-style salient-object model on `shot`; return (coarse map, raw max)."
+                 output:int=0, sigmoid:bool=False, minmax:bool=True, max_aspect:float=3.0, flip:bool=False):
+    "Run a rembg-style salient-object model on `shot`; return (coarse map, raw max). `flip`: average with the mirrored image's map."
     sess = load_onnx(path)
     inp = sess.get_inputs()[0]
     if size is None:                                  # take it from the model when its input is static
@@ -84,11 +84,14 @@ def _run_salient(shot:Shot, path, size=(320, 320), mean=MODELS['u2netp']['mean']
     x = _model_input(img, w, h, mean, std)
     outs = sess.get_outputs()
     if not -len(outs) <= output < len(outs): raise StageError(f"model has {len(outs)} outputs; output={output} is out of range", path)
-    p = np.asarray(sess.run([outs[output].name], {inp.name: x})[0], np.float32)
-    shape = p.shape
-    while p.ndim > 2: p = p[0]                        # (1,1,h,w) / (1,h,w) → (h,w): first image, first channel
-    if p.ndim != 2: raise StageError(f"output {output} has shape {shape}, expected a map", path)
-    if sigmoid: p = _sigmoid(p)
+    def run(x):
+        p = np.asarray(sess.run([outs[output].name], {inp.name: x})[0], np.float32)
+        shape = p.shape
+        while p.ndim > 2: p = p[0]                    # (1,1,h,w) / (1,h,w) → (h,w): first image, first channel
+        if p.ndim != 2: raise StageError(f"output {output} has shape {shape}, expected a map", path)
+        return _sigmoid(p) if sigmoid else p
+    p = run(x)
+    if flip: p = (p + run(np.ascontiguousarray(x[..., ::-1]))[:, ::-1]) / 2     # test-time mirror: the mean of both maps
     raw = float(p.max())
     if minmax:
         lo, hi = float(p.min()), float(p.max())
@@ -96,20 +99,21 @@ def _run_salient(shot:Shot, path, size=(320, 320), mean=MODELS['u2netp']['mean']
     coarse = _fit_coarse(p, crop, img.shape[:2], _coarse_shape(*shot.image.shape[:2], max(w, h)))
     return coarse, raw
 
-def _u2(shot, name, min_conf, min_area, int8:bool=False):
+def _u2(shot, name, min_conf, min_area, int8:bool=False, flip:bool=False):
     m = MODELS[name]
-    coarse, raw = _run_salient(shot, u2netp_int8_path() if int8 else model_path(name), m['input_size'], m['mean'], m['std'])
-    return _finish(shot, coarse, name + ('-int8' if int8 else ''), raw, min_conf, min_area)
+    coarse, raw = _run_salient(shot, u2netp_int8_path() if int8 else model_path(name), m['input_size'], m['mean'], m['std'], flip=flip)
+    return _finish(shot, coarse, name + ('-int8' if int8 else ''), raw, min_conf, min_area, **({'segmenter_flip': True} if flip else {}))
 
 @stage("u2netp")
-def u2netp(shot:Shot, min_conf:float=0.5, min_area:float=0.001, int8:bool=False) -> Shot:
-    "Coarse subject mask from U²-Net-p (4.6 MB, fast): the default segmenter for products; `int8`: its int8 version (2× faster, see `u2netp_int8_path`)."
-    return _u2(shot, 'u2netp', min_conf, min_area, int8)
+def u2netp(shot:Shot, min_conf:float=0.5, min_area:float=0.001, int8:bool=False, flip:bool=False) -> Shot:
+    """Coarse subject mask from U²-Net-p (4.6 MB, fast): the default segmenter for products; `int8`: its int8 version
+    (2× faster, see `u2netp_int8_path`); `flip`: also run the mirrored image and average (two passes)."""
+    return _u2(shot, 'u2netp', min_conf, min_area, int8, flip)
 
 @stage("u2net")
-def u2net(shot:Shot, min_conf:float=0.5, min_area:float=0.001) -> Shot:
-    "Coarse subject mask from U²-Net (176 MB): slower, sometimes cleaner than u2netp."
-    return _u2(shot, 'u2net', min_conf, min_area)
+def u2net(shot:Shot, min_conf:float=0.5, min_area:float=0.001, flip:bool=False) -> Shot:
+    "Coarse subject mask from U²-Net (176 MB): slower, sometimes cleaner than u2netp; `flip` as in `u2netp`."
+    return _u2(shot, 'u2net', min_conf, min_area, flip=flip)
 
 # %% ../nbs/11_segment.ipynb #c95999d9
 _INT8_FP32 = ['Concat_786', 'Conv_787']      # node names of rembg's u2netp.onnx (sha256-checked): kept in fp32
@@ -157,8 +161,8 @@ def u2netp_int8_path(cache=None) -> Path:
 # %% ../nbs/11_segment.ipynb #b754eac3
 @stage("onnx")
 def onnx_model(shot:Shot, path:str='', size=None, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-               output:int=0, sigmoid:bool=False, minmax:bool=True, min_conf:float=0.5, min_area:float=0.001) -> Shot:
-    "Coarse subject mask from any rembg-compatible salient-object ONNX model at `path` (or 'registry:NAME')."
+               output:int=0, sigmoid:bool=False, minmax:bool=True, min_conf:float=0.5, min_area:float=0.001, flip:bool=False) -> Shot:
+    "Coarse subject mask from any rembg-compatible salient-object ONNX model at `path` (or 'registry:NAME'); `flip` as in `u2netp`."
     if not path: raise StageError("stage 'onnx' needs a 'path' to an .onnx model (or 'registry:NAME' for a model trained with `flixnb train`)")
     if str(path).startswith('registry:'):          # a model trained with `flixnb train`, sha256-checked
         from flixnb.train import trained_model_path
@@ -166,8 +170,8 @@ def onnx_model(shot:Shot, path:str='', size=None, mean=(0.485, 0.456, 0.406), st
     else: p = Path(path).expanduser()
     if not p.is_file(): raise ModelError("ONNX model file not found", p)
     if isinstance(size, (list, tuple)) and len(size) != 2: raise StageError(f"size must be an int or [w, h], got {size!r}")
-    coarse, raw = _run_salient(shot, p, size, mean, std, output, sigmoid, minmax)
-    return _finish(shot, coarse, f'onnx:{p.name}', raw, min_conf, min_area)
+    coarse, raw = _run_salient(shot, p, size, mean, std, output, sigmoid, minmax, flip=flip)
+    return _finish(shot, coarse, f'onnx:{p.name}', raw, min_conf, min_area, **({'segmenter_flip': True} if flip else {}))
 
 # %% ../nbs/11_segment.ipynb #9588f0d8
 _MP: dict = {}
