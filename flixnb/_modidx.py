@@ -240,6 +240,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'flixnb.evaluate._warm_image': ('evaluate.html#_warm_image', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.bench_clipping': ('evaluate.html#bench_clipping', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.bench_recipe': ('evaluate.html#bench_recipe', 'flixnb/evaluate.py'),
+                                 'flixnb.evaluate.best_of': ('evaluate.html#best_of', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.contact_sheet': ('evaluate.html#contact_sheet', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.edge_crop_box': ('evaluate.html#edge_crop_box', 'flixnb/evaluate.py'),
                                  'flixnb.evaluate.eval_clipping': ('evaluate.html#eval_clipping', 'flixnb/evaluate.py'),
