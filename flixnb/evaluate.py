@@ -267,7 +267,7 @@ def trimap_free_table(recs) -> str:
         worst.append(f"{m} {w['item']} {w['sad']:.2f} ({100*w['sad']/max(g['sad']*g['n'], 1e-9):.0f} % of its total)")
     return (md_table(['method (no trimap given)', 'images', 'edge SAD (Trimap1 unknown)', 'edge MSE ×10³', '× rembg u2net+am', 's/image'], rows)
             + '\n\nThe two diagnostic rows are not trimap-free methods. "The best of its segmenter rows" takes, for each image, '
-              'whichever flixnb segmenter row did best on it (a choice made with the answer in hand): no way of choosing or mixing '
+              'whichever flixnb segmenter row did best on it (a choice made with the answer in hand): no rule that picks one of '
               'these segmenters per image can do better than it. "From the true alpha" gives refine the true alpha reduced to 320 px, so '
               'the gap between it and the segmenter rows is the coarse mask\'s share of the error. Each method\'s worst image: ' + '; '.join(worst) + '.')
 

@@ -39,7 +39,8 @@ def difference(a:Shot, b:Shot, long:int=512, gain:float=4.0) -> np.ndarray|None:
     return grey(fit_long(d.astype(np.float32), long))
 
 # %% ../nbs/61_widgets.ipynb #ae31d5ad
-KNOWN_CHOICES = {('catalog', 'shadow'): ['drop', 'keep'], ('refine', 'method'): ['guided', 'gf', 'cf', 'knn', 'lkm'],
+from .refine import METHODS as _MATTE_METHODS
+KNOWN_CHOICES = {('catalog', 'shadow'): ['drop', 'keep'], ('refine', 'method'): list(_MATTE_METHODS),
                  ('refine', 'fg_method'): ['fast', 'ml'], ('catalog', 'background'): ['white', 'light-grey', 'grey', 'black']}
 
 def control_for(name:str, default, choices=None):
