@@ -568,7 +568,8 @@ def speed_table(rows, runs) -> str:
         seg = [v for r in rows for k, v in r['stages'].items() if k.startswith(('u2net', 'onnx'))]
         fit = (f"A straight line through the warm times: seconds ≈ {a:.2f} + {b:.4f} × MP (largest residual {np.abs(res).max():.2f} s). "
                f"The time is a fixed {a:.2f} s per image plus {1000*b:.1f} ms per megapixel"
-               + (f"; the fixed part is mostly the segmenter's fixed-size network pass ({min(seg):.2f}–{max(seg):.2f} s at every size)" if seg else '')
+               + (f"; the fixed part is {'mostly' if statistics.median(seg) >= a/2 else 'partly'} the segmenter's fixed-size network pass "
+                  f"({min(seg):.2f}–{max(seg):.2f} s at every size)" if seg else '')
                + ". A fixed part per image makes the time per megapixel fall as images grow; a flat time per megapixel needs it near zero.")
     return '\n'.join([
         md_table(['sample', 'flixnb s (warm, median)', 'flixnb s (fresh process)', 'flixnb CPU s', 'flixnb s/MP', 'flixnb peak RSS MB', 'rembg u2net s', 'rembg u2net RSS MB',
