@@ -32,7 +32,8 @@ def _person_found(meta, min_vis:float=0.5) -> bool:
     return all(kp.get(k, [0, 0, 0])[2] >= min_vis for k in ('nose', 'left_shoulder', 'right_shoulder'))
 
 @stage("auto")
-def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_method:str='guided', defringe:bool=True) -> Shot:
+def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_method:str='guided', defringe:bool=True,
+         busy_flip:bool=True) -> Shot:
     "Choose the clipping per image (person / plain backdrop / other), run it, and record the choice and why."
     from flixnb.core import run_stage
     if people not in ('detect', 'never', 'always'): raise StageError(f"people must be 'detect', 'never' or 'always', not {people!r}")
@@ -47,12 +48,13 @@ def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_meth
             out.meta['auto'] = dict(chose=['person', 'refine'], why='; '.join(why))
             return out
         why.append("no person found" if p is not None else "")
-    seg = run_stage(shot, 'u2netp')
     if plain >= plain_threshold:
         why.append("plain studio backdrop: U²-Net-p + backdrop keyer")
+        seg = run_stage(shot, 'u2netp')
         out, chose = run_stage(seg, 'backdrop', defringe=defringe), ['u2netp', 'backdrop']
     else:
-        why.append("busy background: U²-Net-p + refine")
+        why.append(f"busy background: U²-Net-p{' (mirror-averaged)' if busy_flip else ''} + refine")
+        seg = run_stage(shot, 'u2netp', flip=bool(busy_flip))
         out, chose = run_stage(seg, 'refine', method=refine_method, defringe=defringe), ['u2netp', 'refine']
     out.meta['auto'] = dict(chose=chose, why='; '.join(w for w in why if w))
     return out
