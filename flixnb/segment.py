@@ -90,9 +90,10 @@ def _run_salient(shot:Shot, path, size=(320, 320), mean=MODELS['u2netp']['mean']
         while p.ndim > 2: p = p[0]                    # (1,1,h,w) / (1,h,w) → (h,w): first image, first channel
         if p.ndim != 2: raise StageError(f"output {output} has shape {shape}, expected a map", path)
         return _sigmoid(p) if sigmoid else p
-    p = run(x)
-    if flip: p = (p + run(np.ascontiguousarray(x[..., ::-1]))[:, ::-1]) / 2     # test-time mirror: the mean of both maps
-    raw = float(p.max())
+    p = run(x); raw = float(p.max())
+    if flip:                                          # test-time mirror: the mean of both maps; a subject if either pass sees one
+        q = run(np.ascontiguousarray(x[..., ::-1]))[:, ::-1]
+        raw = max(raw, float(q.max())); p = (p + q) / 2
     if minmax:
         lo, hi = float(p.min()), float(p.max())
         p = (p - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(p)
@@ -102,7 +103,7 @@ def _run_salient(shot:Shot, path, size=(320, 320), mean=MODELS['u2netp']['mean']
 def _u2(shot, name, min_conf, min_area, int8:bool=False, flip:bool=False):
     m = MODELS[name]
     coarse, raw = _run_salient(shot, u2netp_int8_path() if int8 else model_path(name), m['input_size'], m['mean'], m['std'], flip=flip)
-    return _finish(shot, coarse, name + ('-int8' if int8 else ''), raw, min_conf, min_area, **({'segmenter_flip': True} if flip else {}))
+    return _finish(shot, coarse, name + ('-int8' if int8 else ''), raw, min_conf, min_area, segmenter_flip=bool(flip))
 
 @stage("u2netp")
 def u2netp(shot:Shot, min_conf:float=0.5, min_area:float=0.001, int8:bool=False, flip:bool=False) -> Shot:
@@ -171,7 +172,7 @@ def onnx_model(shot:Shot, path:str='', size=None, mean=(0.485, 0.456, 0.406), st
     if not p.is_file(): raise ModelError("ONNX model file not found", p)
     if isinstance(size, (list, tuple)) and len(size) != 2: raise StageError(f"size must be an int or [w, h], got {size!r}")
     coarse, raw = _run_salient(shot, p, size, mean, std, output, sigmoid, minmax, flip=flip)
-    return _finish(shot, coarse, f'onnx:{p.name}', raw, min_conf, min_area, **({'segmenter_flip': True} if flip else {}))
+    return _finish(shot, coarse, f'onnx:{p.name}', raw, min_conf, min_area, segmenter_flip=bool(flip))
 
 # %% ../nbs/11_segment.ipynb #9588f0d8
 _MP: dict = {}
