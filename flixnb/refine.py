@@ -8,7 +8,7 @@ import os, time, argparse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, cv2
-from .core import Shot, stage, StageError, FlixError, ImageReadError, n_threads, parallel_map
+from .core import Shot, stage, StageError, FlixError, ImageReadError, n_threads, parallel_map, alpha_bbox
 
 # %% auto #0
 __all__ = ['METHODS', 'default_band', 'auto_trimap', 'trimap_from_alpha', 'auto_scale', 'matte', 'estimate_foreground', 'refine',
@@ -394,8 +394,8 @@ def _cf_polish(im, out, un, cg_iters:int=200, cf_eps:float=1e-7, tile:int=1024, 
     def one(crop, inner_box):
         cy0, cy1, cx0, cx1 = crop; iy0, iy1, ix0, ix1 = inner_box
         u = un[cy0:cy1, cx0:cx1]
-        rows, cols = np.flatnonzero(u.any(1)), np.flatnonzero(u.any(0))
-        y0, y1 = max(0, rows[0] - 2), min(u.shape[0], rows[-1] + 3); x0, x1 = max(0, cols[0] - 2), min(u.shape[1], cols[-1] + 3)
+        bx0, by0, bx1, by1 = alpha_bbox(u, 0.5)        # the unknowns' box, 2 px more for the Laplacian's windows
+        y0, y1, x0, x1 = max(0, by0 - 2), min(u.shape[0], by1 + 2), max(0, bx0 - 2), min(u.shape[1], bx1 + 2)
         u = u[y0:y1, x0:x1]; Y0, X0 = cy0 + y0, cx0 + x0
         if u.all(): return                             # no known pixel: nothing anchors the solution
         sl = np.s_[Y0:Y0 + u.shape[0], X0:X0 + u.shape[1]]
