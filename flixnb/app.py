@@ -378,6 +378,7 @@ class App:
         "Try-on: one garment (upload or sample) on the library models the styling rules choose → (gallery [(preview PNG, explanation)], markdown, full-resolution JPEGs). A library that is not set, missing or empty gives its message and no images."
         from flixnb.io import load_image, save_image
         from flixnb.tryon import tryon_files
+        from flixnb.vton import generated_xmp, shipped_weights, WEIGHTS_NOTICE
         t0 = time.perf_counter()
         lib, problem = library_status(self.cfg.library if library is None else library)
         if problem: return [], problem, []
@@ -394,13 +395,15 @@ class App:
         for i, (img, words) in enumerate(res):
             m = re.search(r'Model (\S+?):', words)
             who = re.sub(r'[^\w.-]', '_', m.group(1)) if m else f'model{i+1}'
-            files.append(Path(save_image(job/'out'/f'{g.stem}-on-{who}.jpg', img, quality=95)))
+            files.append(Path(save_image(job/'out'/f'{g.stem}-on-{who}.jpg', img, quality=95,
+                                         xmp=generated_xmp(f"{display_name(g)} on library model {who}: {words}"))))
             from PIL import Image
             pv = job/'previews'/f'{i:02d}-{who}.png'
             Image.fromarray(fit_long(img, self.cfg.preview)).save(pv, format='PNG', compress_level=1)
             gallery.append((pv, words)); lines.append(f"{i+1}. {words}")
         md = (f"**{display_name(g)}** on {len(res)} model photo{'s'*(len(res) != 1)} of the library `{lib.name}`"
-              f"{f' (stance {stance})' if stance else ''}, {time.perf_counter() - t0:.1f} s:\n\n" + '\n'.join(lines))
+              f"{f' (stance {stance})' if stance else ''}, {time.perf_counter() - t0:.1f} s:\n\n" + '\n'.join(lines)
+              + (f"\n\n_Note: {WEIGHTS_NOTICE}._" if shipped_weights() else ''))
         return gallery, md, files
 
     def batch(self, files, recipe, preset_name, progress=None) -> tuple[Path, str, list[dict]]:

@@ -97,7 +97,7 @@ BENCHES = {
     'compose':    ('flixnb.qc:bench_compose', 'compose + QC of a 24 MP image'),
     'batch':      ('flixnb.batch:bench_batch', 'batch throughput, 1 vs 2 Dask workers'),
     'app':        ('flixnb.app:bench_app', 'first result in the app for a 6 MP photo'),
-    'tryon':      ('flixnb.tryon:bench_tryon', 'one try-on at 768×1024'),
+    'tryon':      ('flixnb.vton:bench_tryon', 'learned try-on: paired scores on viton-pairs/, parser IoU, one try-on at 768×1024, ootd contact sheet'),
 }
 
 def _cli_foundation(argv=None) -> int:

@@ -131,7 +131,7 @@ DELEGATED = {
     'batch':   ('flixnb.batch:main',        'a papermill batch job over a folder or manifest (Dask)'),
     'watch':   ('flixnb.batch:watch_main',  'a hot folder: process new files as they land'),
     'app':     ('flixnb.app:main',          'the Gradio app'),
-    'train':   ('flixnb.train:main',        "train a segmenter on the studio's own cutouts"),
+    'train':   ('flixnb.train:main',        "train a segmenter on the studio's own cutouts, or (`train tryon`) the try-on networks on pairs"),
     'tryon':   ('flixnb.tryon:main',        'on-model images from garment photos'),
     'library': ('flixnb.library:main',      'manage the model-photo library for try-on'),
     'colour':  ('flixnb.colour:colour_main', "match a garment's colour to a swatch photo (ΔE2000 before/after)"),

@@ -395,15 +395,19 @@ def atomic_write(path, write_fn:Callable[[Path], object], inputs:Iterable=(), fs
 # %% ../nbs/01_io.ipynb #a522846b
 SAVE_FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.webp': 'WEBP', '.tif': 'TIFF', '.tiff': 'TIFF'}
 
-def _jpeg_with_icc(buf, icc:bytes|None) -> list:
-    "Splice an ICC profile into JPEG bytes as APP2 segments after SOI/APP0."
+def _jpeg_with_icc(buf, icc:bytes|None, xmp:str|None=None) -> list:
+    "Splice an ICC profile (APP2 segments) and an XMP packet (APP1) into JPEG bytes after SOI/APP0."
     b = memoryview(buf)
-    if not icc: return [b]
+    if not icc and not xmp: return [b]
     at = 2
     if bytes(b[2:4]) == b'\xff\xe0': at = 4 + int.from_bytes(b[4:6], 'big')
-    chunks = [icc[i:i+65519] for i in range(0, len(icc), 65519)]
+    chunks = [icc[i:i+65519] for i in range(0, len(icc), 65519)] if icc else []
     segs = b''.join(b'\xff\xe2' + struct.pack('>H', 2+12+2+len(c)) + b'ICC_PROFILE\0' + bytes([i+1, len(chunks)]) + c
                     for i, c in enumerate(chunks))
+    if xmp:
+        x = b'http://ns.adobe.com/xap/1.0/\0' + xmp.encode('utf-8')
+        if len(x) > 65533: raise ImageWriteError(f"XMP packet too large for one JPEG segment ({len(x)} bytes)")
+        segs = b'\xff\xe1' + struct.pack('>H', 2 + len(x)) + x + segs
     return [b[:at], segs, b[at:]]
 
 def _png_chunk(kind:bytes, data) -> list:
@@ -467,8 +471,10 @@ def _png_encode(rgb, a=None, clear:bool=False, icc:bytes|None=None, path=None, t
     out += _png_chunk(b'IDAT', struct.pack('>I', adler & 0xffffffff))
     return out + _png_chunk(b'IEND', b'')
 
-def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes=True, path=None, clear_transparent:bool=False) -> list:
-    "Encode to a list of byte chunks in `fmt` (JPEG/PNG/WEBP/TIFF) with an embedded profile; `clear_transparent`: PNG colours under alpha 0 set to 0."
+def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes=True, path=None, clear_transparent:bool=False,
+                 xmp:str|None=None) -> list:
+    "Encode to a list of byte chunks in `fmt` (JPEG/PNG/WEBP/TIFF) with an embedded profile; `clear_transparent`: PNG colours under alpha 0 set to 0; `xmp`: an XMP packet (JPEG only)."
+    if xmp and fmt != 'JPEG': raise ImageWriteError(f"an XMP packet is written into JPEG only, not {fmt}", path)
     import cv2
     rgb = _as_u8_rgb(rgb, path)
     a = None if alpha is None else _as_u8_alpha(alpha, rgb.shape[:2], path)
@@ -482,7 +488,7 @@ def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes
                                [cv2.IMWRITE_JPEG_QUALITY, int(quality), cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sub,
                                 cv2.IMWRITE_JPEG_OPTIMIZE, 0, cv2.IMWRITE_JPEG_PROGRESSIVE, 0])
         if not ok: raise ImageWriteError("the JPEG encoder failed (image too large for JPEG? the limit is 65535 px a side)", path)
-        return _jpeg_with_icc(buf, prof)
+        return _jpeg_with_icc(buf, prof, xmp)
     if fmt == 'PNG': return _png_encode(rgb, a, clear_transparent, prof, path)   # colours under alpha 0 → 0: ≈ 3× smaller
     im = Image.fromarray(rgb) if a is None else Image.fromarray(np.dstack([rgb, a]), 'RGBA')
     b = io.BytesIO()
@@ -495,13 +501,13 @@ def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes
     return [b.getbuffer()]
 
 def save_image(path, rgb, alpha=None, quality:int=92, icc:bool|bytes=True, inputs:Iterable=(), fsync:bool=False,
-               clear_transparent:bool=False) -> Path:
+               clear_transparent:bool=False, xmp:str|None=None) -> Path:
     "Save `rgb` (H×W×3 uint8) and optional `alpha` to `path` (format by suffix), atomically, with an sRGB profile."
     p = Path(path)
     fmt = SAVE_FORMATS.get(p.suffix.lower())
     if fmt is None: raise ImageWriteError(f"unsupported output format {p.suffix or '(no suffix)'!r}; valid: {', '.join(SAVE_FORMATS)}", p)
     _check_not_input(p, inputs)
-    chunks = encode_image(rgb, alpha, fmt, quality, icc, p, clear_transparent)
+    chunks = encode_image(rgb, alpha, fmt, quality, icc, p, clear_transparent, xmp)
     def write(t):
         with open(t, 'wb') as f:
             for c in chunks: f.write(c)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import cv2
 
-from .core import Shot, FlixError, NoSubjectError, StageError, run_stage
+from .core import Shot, FlixError, NoSubjectError, StageError, ModelError, run_stage
 
 STANCES = ('front', 'three-quarter', 'side', 'back', 'walking')
 PARTS = {'torso': 1, 'arms': 2, 'legs': 3, 'head': 4}
@@ -129,6 +129,16 @@ class LibraryModel:
     @property
     def parts(self) -> np.ndarray: return self._img('parts.png', cv2.IMREAD_GRAYSCALE)
     @property
+    def parse(self) -> np.ndarray:
+        "LIP labels of the photo at its full size (`parse.png`, made by the learned parser at `library add`); parsed now if an older library lacks it."
+        if 'parse.png' not in self._cache:
+            if self.meta.get('parse_error'): raise FlixError(f"the try-on cannot dress this photo: {self.meta['parse_error']}", self.folder/'photo.jpg')
+            if (self.folder/'parse.png').is_file(): self._cache['parse.png'] = cv2.imread(str(self.folder/'parse.png'), cv2.IMREAD_GRAYSCALE)
+            else:
+                from flixnb.vton import parse_person
+                self._cache['parse.png'] = parse_person(self.image, path=self.folder/'photo.jpg')
+        return self._cache['parse.png']
+    @property
     def keypoints(self) -> dict: return self.meta['keypoints']
     stance = property(lambda self: self.meta['stance'])
     framing = property(lambda self: self.meta['framing'])
@@ -163,6 +173,13 @@ def add_models(photos, library) -> tuple[list[LibraryModel], list[FlixError]]:
             ok = cv2.imwrite(str(d/'photo.jpg'), shot.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
             ok &= cv2.imwrite(str(d/'mask.png'), np.clip(mask*255 + 0.5, 0, 255).astype(np.uint8))
             ok &= cv2.imwrite(str(d/'parts.png'), parts)
+            try:                       # the learned parser, once per photo at full resolution (needs torch and the try-on weights)
+                from flixnb.vton import parse_person
+                ok &= cv2.imwrite(str(d/'parse.png'), parse_person(shot.image, path=ph)); meta.pop('parse_error', None)
+            except ImportError as e: meta['parse_error'] = f"no parser ({e.name} is not installed)"
+            except FlixError as e:
+                if isinstance(e, ModelError): raise          # weights missing or corrupt: stop and say how to repair, once
+                meta['parse_error'] = e.reason
             if not ok: raise FlixError("could not write the library files", d)
             (d/'model.json').write_text(json.dumps(meta, indent=1), encoding='utf-8')
             done.append(LibraryModel(d.name, d, meta))

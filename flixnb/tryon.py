@@ -28,7 +28,7 @@ def ssim(a:np.ndarray, b:np.ndarray, data_range:float=255.0, sigma:float=1.5, wi
 # %% auto #0
 __all__ = ['FIT', 'TOY_KP', 'WAIST', 'ssim', 'tps_warp', 'skin_mask', 'control_points', 'arm_halfwidth', 'sleeve_points',
            'toy_library', 'paste_rgba', 'waist_line', 'draw_accessories', 'old_garment_region', 'hair_mask',
-           'body_core', 'skin_fill', 'tryon', 'eval_viton', 'eval_choices', 'bench_tryon', 'tryon_files', 'main']
+           'body_core', 'skin_fill', 'tryon', 'library_for', 'eval_choices', 'dress_model', 'tryon_files', 'main']
 
 # %% ../nbs/43_tryon.ipynb #3a0b1bda
 def tps_warp(src:np.ndarray, src_pts, dst_pts, out_hw, step:int=8, smoothing:float=1.0, border=0) -> np.ndarray:
@@ -669,43 +669,14 @@ def tryon(g, model, shading:float=1.0, feather:float=1.5, step:int=8, fit:dict=F
                      sleeves={('image-left' if k == 2 else 'image-right'): v for k, v in how.items()})
 
 # %% ../nbs/43_tryon.ipynb #b21a3915
-def _library_for(photos, folder):
+def library_for(photos, folder) -> dict:
+    "A model library in `folder` holding `photos` (only those not yet in it are analysed) → {name: LibraryModel}."
     from flixnb.library import add_models, load_library
     folder = Path(folder)
     have = {m.name for m in load_library(folder)[0]} if (folder/'models').is_dir() else set()
     todo = [p for p in photos if Path(p).stem not in have]
     if todo: add_models(todo, folder)
     return {m.name: m for m in load_library(folder)[0]}
-
-def eval_viton(folder=None) -> dict:
-    "SSIM of try-ons against the real photos: the VITON pairs at 192×256 and VITON-HD 00006 at 768×1024 (and downscaled to 192×256). Also the SSIM of the 'agnostic' baseline (the old garment inpainted away, nothing put on)."
-    import tempfile
-    from flixnb.core import data_dir
-    from flixnb.garment import garment_from_file
-    D = data_dir()
-    if not (D/'viton'/'pairs.txt').is_file(): return {}
-    folder = folder or Path(tempfile.gettempdir())/'flixnb-viton-library'
-    pairs = [l.split() for l in (D/'viton'/'pairs.txt').read_text().split('\n') if l.strip()]
-    hd = D/'vitonhd'/'image'/'00006_00.jpg'
-    models = _library_for([D/'viton'/'person'/p for p, _ in pairs] + ([hd] if hd.is_file() else []), folder)
-    rows = []
-    def one(name, cloth, person):
-        g = garment_from_file(cloth); m = models[person]
-        out, info = tryon(g, m)
-        real = m.image
-        from flixnb.library import PARTS
-        old = old_garment_region(g.category, real, m.parts, skin_mask(real, m.keypoints), m.keypoints) & (m.mask > 0.5)
-        agn = cv2.inpaint(real, old.astype(np.uint8), 5, cv2.INPAINT_TELEA)
-        r = dict(pair=name, size=f"{real.shape[1]}×{real.shape[0]}", ssim=round(ssim(out, real), 4), agnostic=round(ssim(agn, real), 4),
-                 seconds=info['seconds'], category=g.category)
-        return r, out, real
-    for p, c in pairs:
-        r, out, real = one(f"{p} + {c}", D/'viton'/'cloth'/c, Path(p).stem); rows.append(r)
-    if hd.is_file():
-        r, out, real = one('VITON-HD 00006_00', D/'vitonhd'/'cloth'/'00006_00.jpg', '00006_00'); rows.append(r)
-        sm = lambda x: cv2.resize(x, (192, 256), interpolation=cv2.INTER_AREA)
-        rows.append(dict(pair='VITON-HD 00006_00 at 192×256', size='192×256', ssim=round(ssim(sm(out), sm(real)), 4), agnostic=None, seconds=None, category=r['category']))
-    return dict(rows=rows)
 
 def eval_choices() -> dict:
     "Category and sleeve of the ootd garment photos, stance and framing of the ootd model photos, against `OOTD_LABELS` / `OOTD_MODEL_LABELS` (read off the photos); {} without the data."
@@ -726,118 +697,92 @@ def eval_choices() -> dict:
         out['models'] = dict(n=len(ms), right=sum(ok), wrong=[(m.name, m.stance, m.framing, OOTD_MODEL_LABELS[m.name]) for m, k in zip(ms, ok) if not k])
     return out
 
-def bench_tryon(argv=None) -> int:
-    """`flixnb bench tryon [--repeat 3] [--time-only]`: one try-on at 768×1024 timed (VITON-HD 00006), SSIM against the real
-    photos (`eval_viton`), category/stance choices on the ootd photos (`eval_choices`); writes BENCHMARKS.md."""
-    import tempfile
-    from flixnb.core import data_dir, update_benchmarks
-    from flixnb.garment import garment_from_file
-    from flixnb.evaluate import md_table
-    ap = argparse.ArgumentParser(prog='flixnb bench tryon')
-    ap.add_argument('--repeat', type=int, default=3, help='timed try-ons; the best is reported [3]')
-    ap.add_argument('--time-only', action='store_true', help='only the timing (no SSIM, no choices)')
-    ap.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
-    args = ap.parse_args(argv)
-    D = data_dir()
-    hd = D/'vitonhd'/'image'/'00006_00.jpg'
-    if not hd.is_file(): print("VITON-HD 00006 not found under FLIXNB_DATA; nothing to time", file=sys.stderr); return 1
-    t0 = time.perf_counter()
-    models = _library_for([hd], Path(tempfile.gettempdir())/'flixnb-viton-library')
-    t = time.perf_counter(); g = garment_from_file(D/'vitonhd'/'cloth'/'00006_00.jpg'); t_g = time.perf_counter() - t
-    ts = []
-    for _ in range(max(1, args.repeat)):
-        t = time.perf_counter(); tryon(g, models['00006_00']); ts.append(time.perf_counter() - t)
-    md = [f"## On-model images (try-on)", "",
-          f"Command: `flixnb bench tryon{' ' + ' '.join(argv) if argv else ''}`.", "",
-          f"One try-on at 768×1024 (VITON-HD 00006_00, garment already analysed, model from the library), best of {len(ts)}: "
-          f"**{min(ts):.2f} s** (target ≤ 2 s). Garment clipping + analysis (u2netp + backdrop + analysis): {t_g:.2f} s."]
-    if not args.time_only:
-        res = eval_viton()
-        if res.get('rows'):
-            md += ["", "SSIM against the real photo (Wang et al. 2004, 11×11 Gaussian σ 1.5). VITON-HD 00006_00 is a true pair "
-                   "(the model wears that top): the paired figure. The four `viton/pairs.txt` pairs are **not** paired — each person "
-                   "wears another garment than the cloth listed — so their SSIM is of the unpaired setting and is not the issue's "
-                   "paired target. 'agnostic' = the photo with the old garment inpainted away and nothing put on.", "",
-                   md_table(['pair', 'size', 'category', 'SSIM', 'agnostic SSIM'],
-                            [[r['pair'], r['size'], r['category'], f"{r['ssim']:.4f}", '—' if r['agnostic'] is None else f"{r['agnostic']:.4f}"] for r in res['rows']])]
-        ch = eval_choices()
-        if ch.get('garments'):
-            c = ch['garments']
-            md += ["", f"Choices on the ootd photos (labels read off the photos, `OOTD_LABELS` / `OOTD_MODEL_LABELS`): garment category "
-                   f"**{c['category']}/{c['n']} = {c['category']/c['n']:.0%}** (target ≥ 90 %), sleeve {c['sleeve']}/{c['sleeve_n']} = "
-                   f"{c['sleeve']/max(1, c['sleeve_n']):.0%}" + (f"; model stance + framing **{ch['models']['right']}/{ch['models']['n']} = "
-                   f"{ch['models']['right']/max(1, ch['models']['n']):.0%}**" if ch.get('models') else '') + "."]
-            wrong = c['wrong'] + (ch.get('models') or {}).get('wrong', [])
-            if wrong: md += ["", "Differs from the label: " + '; '.join(f"{w[0]} → {w[1]}/{w[2]} (label {w[3]})" for w in wrong) + "."]
-    md += ["", f"({time.perf_counter() - t0:.0f} s in all.)"]
-    txt = '\n'.join(md) + '\n'
-    if not args.no_write: update_benchmarks('tryon', txt)
-    print(txt)
-    return 0
 
 # %% ../nbs/43_tryon.ipynb #8d2b4cfb
-def tryon_files(garment, library, stance:str|None=None, rules=None, n:int|None=None, with_info:bool=False) -> list[tuple]:
-    "For the app: try the garment (a photo's path, or an analysed `Garment`) on the `n` models the styling rules choose, with their accessories drawn → [(RGB image, explanation)]; with `with_info`, [(image, explanation, info)] (info: the model, the accessories' placements, warnings). An unreadable accessory file is a warning naming it; the try-on goes on."
+def dress_model(g, model, accessories=None) -> tuple[np.ndarray, dict]:
+    "The learned try-on (`flixnb.vton.dress`) of the analysed garment `g` on the library `model` (its parse stored at `library add`), then the chosen library `accessories` (none by default) → (image at the photo's size, info). Tops only: a dress, skirt or trousers is refused with the reason."
+    from flixnb.vton import dress, refuse_category
+    refuse_category(g, g.source)
+    out, info = dress(model.image, model.parse, g.image, g.alpha, path=model.folder/'photo.jpg')
+    placed = []
+    if accessories: out, placed = draw_accessories(out, g.category, model, accessories)
+    return out, dict(info, model=model.name, accessories=placed)
+
+def tryon_files(garment, library, stance:str|None=None, rules=None, n:int|None=None, with_info:bool=False, accessories:bool=False) -> list[tuple]:
+    "For the app and the CLI: the learned try-on of the garment (a photo's path, or an analysed `Garment`) on the `n` models the styling rules choose → [(RGB image, explanation)]; with `with_info`, [(image, explanation, info)] (info: the model, the accessories' placements, warnings). `accessories`: also draw the shoes, bag or belt the rules choose from the library's own accessory cutouts (`LIB/accessories/`); an unreadable accessory file is a warning naming it and the try-on goes on. A model photo the try-on cannot dress is skipped with a warning; none left → `FlixError` with the reasons."
     from flixnb.garment import garment_from_file
     from flixnb.library import load_library
     from flixnb.styling import choose, load_accessories
+    from flixnb.vton import refuse_category
     g = garment if hasattr(garment, 'category') else garment_from_file(garment)
+    refuse_category(g, g.source)
     models, errs = load_library(library)
-    acc, aerrs = load_accessories(library)
+    acc, aerrs = load_accessories(library) if accessories else ([], [])
     warned = []
     for e in aerrs:
         msg = f"{e}; skipped, the try-on goes on"; warnings.warn(msg, UserWarning, stacklevel=2); warned.append(msg)
-    chosen = choose(g, models, rules, stance=stance, accessories=acc, n=n)
-    if not chosen: raise FlixError(f"no library photo suits {g.describe()} (stance {stance or 'any'}); add full-body photos or edit styling.yaml", library)
-    out = []
+    want = len(choose(g, models, rules, stance=stance, accessories=acc, n=n))         # how many the rules (or n) ask for
+    chosen = choose(g, models, rules, stance=stance, accessories=acc, n=max(1, len(models)))   # all, best first: the next stands in for one that cannot be dressed
+    if not want or not chosen: raise FlixError(f"no library photo suits {g.describe()} (stance {stance or 'any'}); add full-body photos or edit styling.yaml", library)
+    out, skipped = [], []
     for c in chosen:
-        with warnings.catch_warnings(record=True) as ws:
-            warnings.simplefilter('always')
-            img, info = tryon(g, c.model, accessories=c.accessories)
+        if len(out) >= want: break
+        try:
+            with warnings.catch_warnings(record=True) as ws:
+                warnings.simplefilter('always')
+                img, info = dress_model(g, c.model, c.accessories if accessories else None)
+        except FlixError as e:
+            if 'tops only' in e.reason: raise
+            skipped.append(f"{c.model.name}: {e.reason}"); continue
         for w in ws: warnings.warn(w.message, w.category, stacklevel=2)
-        info['warnings'] = warned + [str(w.message) for w in ws]
-        words = [f"Garment: {g.describe()} — {g.reasons['category']}.", f"Model {c.explanation}."]
-        if info.get('sleeves'):
-            fitted = [k for k, v in info['sleeves'].items() if v == 'fitted']
-            words.append(f"Long sleeves: {'both' if len(fitted) == 2 else ' and '.join(fitted) or 'none'} fitted along the model's arms"
-                         + (f" ({', '.join(k for k in info['sleeves'] if k not in fitted)} turned as one piece: its fit was off the arm)." if len(fitted) < len(info['sleeves']) else "."))
+        info['warnings'] = warned + [str(w.message) for w in ws] + [f"model photo skipped — {s}" for s in skipped]
+        words = [f"Garment: {g.describe()} — {g.reasons['category']}.", f"Model {c.explanation}.",
+                 "Made by the learned try-on: garment warped onto the model and composed by networks trained on true pairs."]
         for a, p in zip(sorted(c.accessories, key=lambda a: {'shoes': 0, 'belt': 1, 'bag': 2}.get(a['type'], 9)), info['accessories']):
             words.append(f"{a['reason']}; {p['why']}.")
         out.append((img, ' '.join(words), info) if with_info else (img, ' '.join(words)))
+    if not out: raise FlixError("no chosen model photo could be dressed: " + '; '.join(skipped), library)
     return out
 
 def main(argv=None) -> int:
-    "`flixnb tryon GARMENT... --library LIB -o OUT [--stance S]`: on-model images and the styling explanation."
+    "`flixnb tryon GARMENT... --library LIB -o OUT [--stance S] [--accessories]`, or paired mode `flixnb tryon --pairs LIST --persons DIR --garments DIR -o OUT`: on-model images (JPEG, marked as generated in their XMP) and the styling explanation."
     from flixnb.io import find_inputs, save_image, atomic_write
-    ap = argparse.ArgumentParser(prog='flixnb tryon', description="Put garment photos on model photos of a library (see templates/library/README.md).")
+    from flixnb.vton import pairs_main, generated_xmp, get_net, shipped_weights, WEIGHTS_NOTICE
+    if argv is None: argv = sys.argv[1:]
+    if any(a == '--pairs' or a.startswith('--pairs=') for a in argv): return pairs_main(argv)
+    ap = argparse.ArgumentParser(prog='flixnb tryon', description="Put garment photos on model photos of a library (see templates/library/README.md); "
+                                 "or, with --pairs, each listed garment on its listed person photo (see `flixnb tryon --pairs x --help`).")
     ap.add_argument('garments', nargs='+', help='garment photos, folders or globs')
     ap.add_argument('--library', '-l', required=True, help='model library folder (flixnb library add …)')
     ap.add_argument('-o', '--out', required=True, help='output folder')
     ap.add_argument('--stance', choices=('front', 'three-quarter', 'side', 'back', 'walking'), default=None)
     ap.add_argument('--rules', default=None, help='styling YAML (default templates/styling.yaml)')
     ap.add_argument('--n', type=int, default=None, help="models per garment (distinct photos; default: the styling rules' `models`)")
+    ap.add_argument('--accessories', action='store_true', help="also draw the shoes, bag or belt the rules choose, from the library's own accessory cutouts")
     args = ap.parse_args(argv)
     if args.n is not None and args.n < 1: print(f"error: --n must be at least 1, got {args.n}", file=sys.stderr); return 2
+    try:
+        from flixnb.styling import load_rules
+        rules = load_rules(args.rules)
+        get_net('parser'); get_net('tryon')
+    except FlixError as e: print(f"error: {e}", file=sys.stderr); return 2
+    if shipped_weights(): print(f"note: {WEIGHTS_NOTICE}", file=sys.stderr)
     paths, probs = find_inputs(args.garments)
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     nerr = 0
     for p, why in probs: print(f"error: {p}: {why}", file=sys.stderr); nerr += 1
-    try:
-        from flixnb.styling import load_rules
-        rules = load_rules(args.rules)
-    except FlixError as e: print(f"error: {e}", file=sys.stderr); return 2
     report = {}
     for p in paths:
         try:
             with warnings.catch_warnings(record=True) as ws:
                 warnings.simplefilter('always')
-                res = tryon_files(p, args.library, args.stance, rules, n=args.n, with_info=True)
+                res = tryon_files(p, args.library, args.stance, rules, n=args.n, with_info=True, accessories=args.accessories)
             for w in dict.fromkeys(str(w.message) for w in ws): print(f"warning: {w}", file=sys.stderr)
             names = []
             for i, (img, words, info) in enumerate(res):
                 dest = out/(f"{Path(p).stem}.jpg" if i == 0 else f"{Path(p).stem}_{i+1}.jpg")
-                save_image(dest, img); names.append(dest.name)
-                print(f"{dest}: {words}")
+                save_image(dest, img, quality=95, inputs=(p,), xmp=generated_xmp(f"{Path(p).name} on library model {info['model']}: {words}"))
+                names.append(dest.name); print(f"{dest}: {words}")
             report[Path(p).name] = [dict(file=nm, model=info['model'], explanation=w, accessories=info['accessories'], warnings=info['warnings'])
                                     for nm, (_, w, info) in zip(names, res)]
         except FlixError as e:

@@ -175,6 +175,9 @@ def test_tryon(client, server, photo, library, tmp_path):
     assert gallery[0]['caption'] in md and 'flixnb library add' not in md, md
     full = Image.open(files[0])
     assert full.format == 'JPEG' and full.size == Image.open(next((library / 'models').iterdir()) / 'photo.jpg').size
+    from flixnb.vton import is_generated
+    assert all(is_generated(f) for f in files)                              # every on-model image says a trained model made it
+    assert 'non-commercial' in md and 'learned try-on' in md, md             # and the app says the research weights are in use
     outs = [p for p in cfg.workdir.rglob('*-on-*.jpg')]                     # written only in the app's work folder
     assert len(outs) >= len(files) and all(cfg.inside(p) for p in outs)
     assert not any((library / 'models').rglob('*-on-*'))                     # the library is only read
