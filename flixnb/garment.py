@@ -70,16 +70,22 @@ def shape_features(m:np.ndarray, raw:np.ndarray|None=None) -> dict:
                      for rs in (_runs((m if raw is None else raw & m)[r]) for r in range(int(y0+0.7*H), int(y0+0.97*H)))])
     top = m[int(y0+0.04*H)].sum()/W
     bottom = m[int(y0+0.96*H)].sum()/W
+    # neckline: how far the top edge at the centre lies below the highest top edge nearby (on the unfilled mask: a
+    # neckline is open at the top); a waistband is flat (≈ 0), a tee, tank or dress dips at the neck
+    r = (m if raw is None else raw & m)
+    cols = [c for c in range(int(cx - 0.3*W), int(cx + 0.3*W) + 1) if 0 <= c < m.shape[1] and r[:, c].any()]
+    tops = {c: int(np.argmax(r[:, c])) for c in cols}
+    neck = (tops.get(int(cx), y1) - min(tops.values()))/H if tops else 0.0
     return dict(bbox=(int(x0), int(y0), int(x1), int(y1)), aspect=H/W, split=float(split), top=float(top),
-                bottom=float(bottom), cx=cx)
+                bottom=float(bottom), cx=cx, neck=float(neck))
 
 def classify(f:dict, sleeve:str|None=None) -> tuple[str, str]:
     "(category, reason) from `shape_features` (and the sleeve length when known)."
     a, s = f['aspect'], f['split']
     if s >= 0.5 and a >= 1.4:
         return 'trousers', f"two legs below the crotch in {s:.0%} of the lower rows and a tall silhouette (h/w {a:.2f})"
-    if f['top'] >= 0.8 and f['bottom'] >= 1.1*f['top'] and 0.8 <= a <= 1.8 and sleeve in (None, 'none'):
-        return 'skirt', f"a flat waistband at the top widening to the hem, no sleeves (h/w {a:.2f})"
+    if f['top'] >= 0.8 and f['bottom'] >= 1.1*f['top'] and 0.8 <= a <= 1.8 and sleeve in (None, 'none') and f.get('neck', 0) < 0.04:
+        return 'skirt', f"a flat waistband at the top (no neckline) widening to the hem, no sleeves (h/w {a:.2f})"
     if a >= 1.8:
         return 'dress', f"one piece much taller than wide (h/w {a:.2f} ≥ 1.8), no leg split"
     return 'top', f"upper-body proportions (h/w {a:.2f} < 1.8), no leg split"
@@ -242,8 +248,9 @@ class Garment:
         return f"a {self.pattern} {c} {self.category} ({self.length}{sl})"
 
 def _length(cat, lm, H, tw):
-    if cat == 'trousers':
+    if cat in ('trousers', 'skirt'):      # lower garments: height over the waistband's width
         r = H/max(1.0, lm['waist_r'][0] - lm['waist_l'][0])
+        if cat == 'skirt': return 'mini' if r < 1.1 else 'knee' if r < 1.8 else 'midi' if r < 2.4 else 'maxi'
         return 'shorts' if r < 1.4 else 'cropped' if r < 2.3 else 'full'
     r = (lm['hem'][1] - 0.5*(lm['shoulder_l'][1] + lm['shoulder_r'][1]))/max(tw, 1.0)
     if cat == 'dress': return 'mini' if r < 2.4 else 'knee' if r < 3.0 else 'midi' if r < 3.6 else 'maxi'
@@ -264,7 +271,9 @@ def analyze_garment(shot:Shot, work:int=512, pattern_threshold:float=9.0) -> Gar
     else:
         lm, info, parts = upper_landmarks(m, {**f, 'category': cat})
         cat2, why2 = classify(f, info['sleeve'])
-        if cat2 != cat: cat, why = cat2, why2; lm = lower_landmarks(m, f); info['sleeve'] = None; parts = m.astype(np.uint8)
+        if cat2 != cat:
+            cat, why = cat2, why2
+            if cat in ('trousers', 'skirt'): lm = lower_landmarks(m, f); info['sleeve'] = None; parts = m.astype(np.uint8)
     H = f['bbox'][3] - f['bbox'][1]
     length = _length(cat, lm, H, info['torso_width'])
     full = cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0 if s < 1 else m
