@@ -147,7 +147,7 @@ def choose_accessories(garment, accessories, rules) -> list[dict]:
     out = []
     for t in want:
         cands = [a for a in accessories if a.get('type') == t]; src = ''
-        if not cands and rules.get('builtin_accessories', True): cands = builtin_accessories([t]); src = ' (built-in: the library has no ' + t + ')'
+        if not cands and rules.get('builtin_accessories', False): cands = builtin_accessories([t]); src = ' (built-in: the library has no ' + t + ')'
         if not cands: continue
         def key(a):
             s, words = harmony(g, a['lab'], rules)
