@@ -76,7 +76,7 @@ class Manifest:
 
     def is_done(self, rec:dict|None, sha:str|None, rhash:str, output=None) -> bool:
         "Does `rec` (a previous record) cover this input (`sha`) with this recipe (`rhash`), its output still intact?"
-        if not rec or rec.get('status') != 'done' or sha is None: return False
+        if not rec or rec.get('status') not in ('done', 'qc-failed') or sha is None: return False
         if rec.get('sha256') != sha or rec.get('recipe_hash') != rhash: return False
         out = rec.get('output')
         if not out or (output is not None and str(output) != out): return False
@@ -174,7 +174,7 @@ def _onnx_providers() -> list[str]:
 
 def _stamp(rec:dict, t0:float) -> dict:
     "Complete a record: the output's checksum and size, the QC verdict, who did it and when."
-    if rec['status'] == 'done':
+    if rec['status'] in ('done', 'qc-failed'):                   # written (a QC failure is written, and marked)
         rec['output_sha256'] = file_sha256(rec['output'])
         rec['output_bytes'] = os.path.getsize(rec['output'])
     qc = rec.get('qc')
@@ -400,21 +400,28 @@ def _batch_size(batch_size, device:str) -> int:
 
 def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|None=None, scheduler:str|None=None,
               device:str='cpu', resume:bool=True, progress:bool=True, overrides:dict|None=None,
-              max_pixels:int|None=None, allowed_failures:int|None=None, client=None, batch_size:int|None=None) -> list[dict]:
-    "Run `recipe` (+`preset`) over `inputs` on Dask into `outdir`, with a resumable `outdir/manifest.jsonl`; records in input order."
+              max_pixels:int|None=None, allowed_failures:int|None=None, client=None, batch_size:int|None=None,
+              overwrite:bool=False) -> list[dict]:
+    """Run `recipe` (+`preset`) over `inputs` on Dask into `outdir`, with a resumable `outdir/manifest.jsonl`; records in input order.
+    Outputs are named as `flixnb run` names them (`pipeline.output_stems`: OUT mirrors the input tree) and never replace an
+    input or a file not written for the same input (`pipeline.claim_outputs`; `overwrite` replaces the latter). A missing
+    or corrupt model stops the batch: `ModelError`."""
     import warnings, itertools
     from distributed import as_completed
     with warnings.catch_warnings():                       # no ipywidgets in a papermill kernel: plain text bars
         warnings.simplefilter('ignore'); from tqdm.auto import tqdm
-    from flixnb.pipeline import unique_stems
+    from flixnb.pipeline import output_stems, output_format, claim_outputs, check_outdir, outputs_of
     from flixnb.io import clean_stale_temps
+    from flixnb.core import ModelError
     bs = _batch_size(batch_size, device)
+    args = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    check_outdir(args, outdir)
     if str(device).startswith('cuda') and client is None and scheduler is None and not _cuda_ok(device):
         raise FlixError(f"device {device!r} asked for, but torch sees no CUDA device on this machine "
                         "(use --device cpu, or a scheduler whose workers have GPUs)")
     outdir = Path(outdir); outdir.mkdir(parents=True, exist_ok=True)
     recipe = load_recipe(recipe)
-    _load_preset(preset)                                  # fail early, here, for an unknown preset
+    fmt = output_format(recipe, _load_preset(preset))     # fail early, here, for an unknown preset
     rhash = recipe_hash(recipe, preset, overrides)
     lock = _lock(outdir)
     try:
@@ -423,8 +430,8 @@ def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|N
         man = Manifest(outdir/MANIFEST)
         prev = man.latest() if resume else {}
         paths, problems = _expand_inputs(inputs)
-        paths = [p for p in paths if outdir.absolute() not in p.parents]     # OUT inside IN: never its own outputs
-        stems = unique_stems(paths)
+        paths = outputs_of(paths, args, outdir)           # OUT inside IN: never its own outputs
+        stems = output_stems(paths, args)
         common = dict(recipe=recipe.name, recipe_hash=rhash, preset=preset if isinstance(preset, (str, type(None))) else _canon(preset))
         results, todo = {}, []
         for p, why in problems:
@@ -438,6 +445,10 @@ def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|N
             if sha is None:
                 rec = _failed(p, f"{p}: cannot be read", sha256=None, **common); man.append(rec); results[str(p)] = rec; continue
             todo.append((p, stem, sha))
+        whys = claim_outputs([p for p, _, _ in todo], [s for _, s, _ in todo], outdir, fmt, overwrite)
+        for (p, _, _), why in zip(todo, whys):
+            if why: rec = _failed(p, why, sha256=None, **common); man.append(rec); results[str(p)] = rec
+        todo = [t for t, why in zip(todo, whys) if not why]
         skipped = sum(r.get('skipped', False) for r in results.values())
         print(f"flixnb batch: {len(paths) + len(problems)} inputs, {skipped} already done, {len(todo)} to do "
               f"(recipe {recipe.name} {rhash})", file=sys.stderr)
@@ -492,6 +503,7 @@ def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|N
                         else: rec = {**_failed(p, f"{p}: {type(e).__name__}: {e}"), 'status': 'error'}
                         recs = [rec]
                     for (p, _, sha), rec in zip(chunk, recs):
+                        if rec.get('fatal'): raise ModelError(rec['error'])       # stop once; nothing recorded: a rerun redoes it
                         rec.update(sha256=sha, input_bytes=_size(p), **common)
                         if kind == 'batch': rec['chunk'] = info
                         elif info: rec['retried_alone'] = info
@@ -519,9 +531,12 @@ SUMMARY = 'batch-summary.json'
 
 def _write_summary(outdir:Path, records:list, stats:dict):
     from flixnb.io import atomic_write
-    done = sum(r['status'] == 'done' for r in records)
-    s = dict(stats, n=len(records), done=done, failed=len(records) - done,
-             failures=[dict(input=r['input'], error=r['error']) for r in records if r['status'] != 'done'])
+    from flixnb.pipeline import exit_code
+    n = {k: sum(r['status'] == k for r in records) for k in ('done', 'qc-failed', 'refused', 'failed', 'error')}
+    s = dict(stats, n=len(records), done=n['done'], failed=n['failed'] + n['error'], qc_failed=n['qc-failed'],
+             refused=n['refused'], exit=exit_code(records),
+             failures=[dict(input=r['input'], status=r['status'], error=r['error'], output=r.get('output'))
+                       for r in records if r['status'] != 'done'])
     atomic_write(outdir/SUMMARY, lambda t: Path(t).write_text(json.dumps(s, indent=1, ensure_ascii=False), encoding='utf-8'))
     return s
 
@@ -537,8 +552,9 @@ def _value(s:str):
 
 def batch_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='flixnb batch', description="Run a recipe over a folder (or a manifest) on Dask, "
-        "through the papermill template; writes OUT/<stem>.jpg, OUT/manifest.jsonl and the executed notebook OUT/batch.ipynb. "
-        "A rerun skips what is done. Exit 0 all done, 1 some failed, 2 usage error.")
+        "through the papermill template; writes OUT/<path below IN>.jpg, OUT/manifest.jsonl and the executed notebook OUT/batch.ipynb, "
+        "never over an input or a file it did not write. A rerun skips what is done. Exit 0 all done, 1 some failed, "
+        "2 usage error or a missing/corrupt model, 3 some written but failing the preset's QC, 4 some refused (no subject found).")
     p.add_argument('input', nargs='+', metavar='IN', help='input folder(s), files, globs, or a manifest.jsonl')
     p.add_argument('output', metavar='OUT', help='output folder')
     p.add_argument('--recipe', default='catalog-basic', help='recipe name or YAML path [catalog-basic]')
@@ -549,6 +565,7 @@ def batch_parser() -> argparse.ArgumentParser:
     p.add_argument('--batch-size', type=int, default=None, metavar='N',
                    help='images per Dask task; on cuda a task decodes its JPEGs in one nvJPEG batch [1 on cpu, 8 on cuda]')
     p.add_argument('--no-resume', action='store_true', help='redo everything, ignoring the manifest')
+    p.add_argument('--overwrite', action='store_true', help='replace existing files in OUT that flixnb did not write for the same input (never an input)')
     p.add_argument('-p', '--parameter', nargs=2, action='append', default=[], metavar=('KEY', 'VALUE'),
                    help='extra notebook parameter (value parsed as YAML)')
     p.add_argument('--no-notebook', action='store_true', help='run directly, without papermill')
@@ -558,13 +575,16 @@ def batch_parser() -> argparse.ArgumentParser:
 def _exit_code(outdir) -> int:
     try: s = json.loads((Path(outdir)/SUMMARY).read_text(encoding='utf-8'))
     except (OSError, ValueError): return 1
+    if isinstance(s.get('exit'), int): return s['exit']
     return 0 if s.get('failed', 1) == 0 else 1
 
 def _print_failures(outdir):
     try: s = json.loads((Path(outdir)/SUMMARY).read_text(encoding='utf-8'))
     except (OSError, ValueError): return
-    print(f"{s['done']} done, {s['failed']} failed, {s['n']} in all ({s.get('skipped', 0)} already done before)")
-    for f in s.get('failures', []): print(f"  failed: {f['error']}")
+    from flixnb.pipeline import shown
+    print(f"{s['done']} done, {s['failed']} failed, {s.get('qc_failed', 0)} qc-failed, {s.get('refused', 0)} refused, "
+          f"{s['n']} in all ({s.get('skipped', 0)} already done before)")
+    for f in s.get('failures', []): print(f"  {f.get('status', 'failed')}: {shown(f['error'])}")
 
 def main(argv=None) -> int:
     "`flixnb batch IN OUT …`"
@@ -574,8 +594,11 @@ def main(argv=None) -> int:
     out = out.absolute()
     params = dict(input=ins if len(ins) > 1 else ins[0], output=str(out), recipe=a.recipe, preset=a.preset,
                   device=a.device, workers=a.workers, scheduler=a.scheduler, resume=not a.no_resume, batch_size=a.batch_size)
+    if a.overwrite: params['overwrite'] = True
     for k, v in a.parameter: params[k] = _value(v)
     try:
+        from flixnb.pipeline import check_outdir
+        check_outdir(ins, out)
         load_recipe(params['recipe']); _load_preset(params['preset']); _batch_size(params['batch_size'], params['device'])
     except FlixError as e:
         print(f"flixnb batch: error: {e}", file=sys.stderr); return 2
@@ -584,11 +607,12 @@ def main(argv=None) -> int:
         try:
             res = run_batch(params['input'], out, recipe=params['recipe'], preset=params['preset'], workers=params['workers'],
                             scheduler=params['scheduler'], device=params['device'], resume=params['resume'], progress=not a.quiet,
-                            batch_size=params['batch_size'])
+                            batch_size=params['batch_size'], overwrite=a.overwrite)
         except FlixError as e:
             print(f"flixnb batch: error: {e}", file=sys.stderr); return 2
         print(summary_table(res))
-        return 0 if all(r['status'] == 'done' for r in res) else 1
+        from flixnb.pipeline import exit_code
+        return exit_code(res)
     import papermill as pm
     out.mkdir(parents=True, exist_ok=True)
     nb = out/'batch.ipynb'
@@ -596,6 +620,8 @@ def main(argv=None) -> int:
         pm.execute_notebook(str(template_path()), str(nb), parameters=params, kernel_name='python3',
                             progress_bar=not a.quiet)
     except pm.PapermillExecutionError as e:
+        if e.ename in ('ModelError', 'FlixError'):            # a missing or corrupt model, a refused output folder: stop, say why
+            print(f"flixnb batch: error: {e.evalue}", file=sys.stderr); return 2
         print(f"flixnb batch: the batch notebook failed ({e.ename}: {e.evalue}); see {nb}", file=sys.stderr)
         return 1
     _print_failures(out)

@@ -8,11 +8,11 @@ import argparse, sys, os, json
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'DELEGATED', 'cmd_run', 'cmd_demo', 'cmd_stages', 'cmd_recipes',
-           'build_parser', 'main']
+__all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_QC_FAILED', 'EXIT_REFUSED', 'DELEGATED', 'cmd_run', 'cmd_demo',
+           'cmd_stages', 'cmd_recipes', 'build_parser', 'main']
 
 # %% ../nbs/31_cli.ipynb #36498eb5
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QC_FAILED, EXIT_REFUSED = 0, 1, 2, 3, 4   # the table: `flixnb.pipeline.OUTCOMES`
 
 def _usage_error(msg):
     print(f"flixnb: error: {msg}", file=sys.stderr)
@@ -22,8 +22,9 @@ def cmd_run(args) -> int:
     "flixnb run: a recipe over files, folders and globs."
     from flixnb.core import load_recipe, FlixError
     from flixnb.io import find_inputs
-    from flixnb.pipeline import process_files, summary_table
+    from flixnb.pipeline import process_files, summary_table, check_outdir, exit_code
     try:
+        check_outdir(args.inputs, args.output)
         recipe = load_recipe(args.recipe)
         preset = None
         if args.preset:
@@ -41,13 +42,21 @@ def cmd_run(args) -> int:
     if not paths and not problems: return _usage_error(f"no image files found in {' '.join(args.inputs)}")
     outdir = Path(args.output)
     results = [dict(input=str(p), output=None, status='failed', error=f"{p}: {why}", warnings=[], seconds=0.0) for p, why in problems]
-    results += process_files(paths, recipe, outdir, progress=not args.quiet, max_pixels=args.max_pixels, preset=preset,
-                             overrides=overrides)
+    try:
+        results += process_files(paths, recipe, outdir, progress=not args.quiet, max_pixels=args.max_pixels, preset=preset,
+                                 overrides=overrides, args=args.inputs, overwrite=args.overwrite)
+    except FlixError as e: return _usage_error(str(e))          # a missing or corrupt model: stop once, say how to repair it
     if args.json:
-        for r in results: print(json.dumps(r, ensure_ascii=False))
+        for r in results: print(_json_line(r))
     else:
         print(summary_table(results))
-    return EXIT_OK if all(r['status'] == 'done' for r in results) else EXIT_FAILED
+    return exit_code(results)
+
+def _json_line(r) -> str:
+    "One JSON record, printable in any locale (a name that is not UTF-8 is written with \\u escapes)."
+    s = json.dumps(r, ensure_ascii=False, default=str)
+    try: s.encode('utf-8'); return s
+    except UnicodeEncodeError: return json.dumps(r, default=str)
 
 def cmd_demo(args) -> int:
     "flixnb demo: generate built-in studio samples, run the default recipe on them, say where the results are."
@@ -65,7 +74,8 @@ def cmd_demo(args) -> int:
     (out/'summary.json').write_text(json.dumps(res, indent=1), encoding='utf-8')
     print(table)
     print(f"\ninputs:   {out/'samples'}\nresults:  {out/recipe.name}\nsummary:  {out/'summary.txt'}")
-    return EXIT_OK if all(r['status'] == 'done' for r in res) else EXIT_FAILED
+    from flixnb.pipeline import exit_code
+    return exit_code(res)
 
 def cmd_stages(args) -> int:
     "flixnb stages: every registered stage, its parameters and one line of help."
@@ -95,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--version', action='version', version=f'flixnb {__version__}')
     sub = p.add_subparsers(dest='cmd', metavar='COMMAND')
     r = sub.add_parser('run', help='run a recipe over images', description="Run a recipe over image files, folders and globs; "
-                       "writes OUTDIR/<stem>.jpg (catalog) or OUTDIR/<stem>.png (cutout). Exit 0 all done, 1 some failed, 2 usage error.")
+                       "writes OUTDIR/<path below the input folder>.jpg (catalog) or .png (cutout), never over an input or a file it did not "
+                       "write. Exit 0 all done, 1 some failed, 2 usage error or a missing/corrupt model, 3 some written but failing "
+                       "the preset's QC, 4 some refused (no subject found).")
     r.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, folders (searched recursively) or globs')
     r.add_argument('-o', '--output', required=True, metavar='OUTDIR', help='output folder (created if missing)')
     r.add_argument('--recipe', default='catalog-basic', help="recipe name (see `flixnb recipes`) or a YAML path [catalog-basic]")
@@ -103,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--max-pixels', type=int, default=None, help='refuse images with more pixels (default 200 MP or $FLIXNB_MAX_PIXELS)')
     r.add_argument('--json', action='store_true', help='print one JSON record per input instead of the table')
     r.add_argument('--plate', default=None, metavar='PLATE', help="a clean plate: the empty backdrop shot from the same tripod and lights, for the backdrop keyer")
+    r.add_argument('--overwrite', action='store_true', help='replace existing files in OUTDIR that flixnb did not write for the same input (never an input)')
     r.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     r.set_defaults(fn=cmd_run)
     d = sub.add_parser('demo', help='run the default recipe on built-in studio samples', description="Generate built-in studio "

@@ -4,12 +4,15 @@
 
 # %% ../nbs/30_pipeline.ipynb #56b8de27
 from __future__ import annotations
-import time, os, sys
+import time, os, sys, json, stat, hashlib
+from collections import Counter
 from pathlib import Path
-from .core import Shot, FlixError, Recipe, load_recipe, tune_memory
+from .core import Shot, FlixError, Recipe, load_recipe, tune_memory, NoSubjectError, ModelError
 
 # %% auto #0
-__all__ = ['output_path', 'save_result', 'process_file', 'unique_stems', 'process_files', 'summary_table']
+__all__ = ['OUTCOMES', 'WRITTEN', 'NAME_MAX', 'LEDGER', 'output_path', 'save_result', 'process_file', 'exit_code', 'unique_stems',
+           'output_stems', 'output_format', 'check_outdir', 'outputs_of', 'claim_outputs', 'process_files', 'shown',
+           'summary_table']
 
 # %% ../nbs/30_pipeline.ipynb #7b145f67
 def output_path(stem:str, outdir, output:dict) -> Path:
@@ -26,7 +29,8 @@ def save_result(shot:Shot, out, output:dict, inputs=()):
 
 def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=None, overrides:dict|None=None,
                  preset=None, loader=None, with_meta:bool=False):
-    """Load `path`, run `recipe` (then `preset`, if any), save to `outdir`; return a result record (never raises for bad input).
+    """Load `path`, run `recipe` (then `preset`, if any), save to `outdir`; return a result record (never raises for bad input;
+    its `status` is one of `OUTCOMES`; a missing or corrupt model sets `fatal`: the caller stops, once, instead of failing every image).
     `loader()`: makes the Shot instead of `load_image` (a GPU batch decodes its own); `with_meta`: also return the Shot's meta."""
     from flixnb.io import load_image
     tune_memory()                                  # keep freed big buffers: no fresh page faults per image
@@ -45,9 +49,16 @@ def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=N
         out = output_path(stem or shot.name, outdir, output)
         save_result(shot, out, output, inputs=[path])
         meta = shot.meta
-        if shot.meta.get('qc') is not None: rec['qc'] = shot.meta['qc']
-        rec.update(output=str(out), status='done', stages={h['stage']: h['seconds'] for h in shot.history})
+        qc = shot.meta.get('qc')
+        if qc is not None: rec['qc'] = qc
+        failed_qc = preset is not None and isinstance(qc, dict) and qc.get('pass') is False
+        rec.update(output=str(out), status='qc-failed' if failed_qc else 'done', stages={h['stage']: h['seconds'] for h in shot.history})
+        if failed_qc: rec['error'] = f"QC failed ({getattr(preset, 'name', 'preset')}): " + '; '.join(map(str, qc.get('reasons', [])))
         rec['warnings'] = list(shot.meta.get('warnings', []))
+    except NoSubjectError as e:                    # the input is fine, there is nothing to make of it: refused
+        rec.update(status='refused', error=str(e) if e.path else f"{path}: {e.reason}")
+    except ModelError as e:                        # not this image's fault: the caller stops the run (`fatal`)
+        rec.update(error=str(e), fatal=True)
     except FlixError as e:
         rec['error'] = str(e) if e.path else f"{path}: {e.reason}"
     except MemoryError:
@@ -58,36 +69,177 @@ def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=N
     return (rec, meta) if with_meta else rec
 
 # %% ../nbs/30_pipeline.ipynb #f28dd384
+# The outcome of one input, the same for `run`, `batch`, `watch` and the app: status → (exit code, meaning).
+OUTCOMES = {
+    'done':      (0, "written, and (with a preset) passes its QC"),
+    'qc-failed': (3, "written, but the preset's QC fails it: the reasons are in the record (`flixnb qc` on the file says the same)"),
+    'refused':   (4, "the input is readable but nothing can be made of it (e.g. no subject found): nothing written"),
+    'failed':    (1, "not written: unreadable or unsupported input, an output that may not be replaced, a write error"),
+    'error':     (1, "not written: a bug (the exception is in the record); the run goes on"),
+}
+WRITTEN = ('done', 'qc-failed')                    # statuses that leave an output file
+_SEVERITY = ('failed', 'error', 'refused', 'qc-failed')
+
+def exit_code(results) -> int:
+    "The exit code of a run from its records (or statuses): 0 all done, else the code of the worst outcome (failed 1 > refused 4 > qc-failed 3)."
+    have = {r['status'] if isinstance(r, dict) else r for r in results}
+    return next((OUTCOMES[s][0] for s in _SEVERITY if s in have), 0)
+
 def unique_stems(paths) -> list[str]:
-    "Output stems for `paths`: the file's stem, with `-2`, `-3`… for repeats."
+    "Output stems for `paths`: the file's stem, with `-2`, `-3`… for repeats (in-memory uploads; files use `output_stems`)."
     seen, out = {}, []
     for p in paths:
         s = Path(p).stem; n = seen.get(s.lower(), 0) + 1; seen[s.lower()] = n
         out.append(s if n == 1 else f"{s}-{n}")
     return out
 
+NAME_MAX = 240                                     # bytes of an output file name (most file systems allow 255)
+LEDGER = '.flixnb-outputs.jsonl'                   # OUTDIR's record of which input each output was written for
+
+def _hash8(p) -> str: return hashlib.sha1(os.fsencode(os.path.abspath(p))).hexdigest()[:8]
+
+def _fit(name:str, p, room:int=NAME_MAX) -> str:
+    "`name`, cut (at a character boundary) and tagged with a hash of input `p` if its bytes exceed `room`."
+    b = os.fsencode(name)
+    if len(b) <= room: return name
+    return b[:room - 9].decode('utf-8', 'ignore') + '~' + _hash8(p)
+
+def _folders(args) -> list[str]:
+    out = []
+    for a in args or ():
+        a = os.path.expanduser(os.fspath(a))
+        if os.path.isdir(a): out.append(os.path.abspath(a))
+    return out
+
+def _under(p, folder) -> bool:
+    "Is `p` strictly inside `folder` (by their absolute paths, as written)?"
+    p, folder = os.path.abspath(p), os.path.abspath(folder)
+    return p != folder and p.startswith(folder.rstrip(os.sep) + os.sep)
+
+def output_stems(paths, args=()) -> list[str]:
+    """Output stems ('/'-separated, relative to OUTDIR) for input `paths` found from the command-line `args`.
+    The rule: the input's path below the folder argument it was found in (its bare name for a file or a glob), without
+    its suffix — OUTDIR mirrors the input tree. Inputs that would share a stem (compared case-insensitively) keep their
+    suffix (`a.jpg`, `a.jpeg` → `a.jpg`, `a.jpeg`, so `OUT/a.jpg.jpg`, `OUT/a.jpeg.jpg`); if still shared, each gets
+    `~` and 8 hex digits of a hash of its absolute path. A name over 240 bytes is cut and gets that hash too. So no
+    two inputs ever share an output, and the stems do not depend on the order the inputs are listed in."""
+    folders = sorted(_folders(args), key=len)      # the outermost folder that holds a file names it
+    rels = []
+    for p in paths:
+        ap = os.path.abspath(p)
+        f = next((f for f in folders if _under(ap, f)), None)
+        rels.append(os.path.relpath(ap, f) if f else os.path.basename(ap))
+    st = [os.path.splitext(r)[0] for r in rels]
+    n = Counter(s.lower() for s in st)
+    st = [s if n[s.lower()] == 1 else r for s, r in zip(st, rels)]
+    n = Counter(s.lower() for s in st)
+    st = [s if n[s.lower()] == 1 else f"{s}~{_hash8(p)}" for s, p in zip(st, paths)]
+    out = []
+    for s, p in zip(st, paths):
+        parts = s.split(os.sep); parts[-1] = _fit(parts[-1], p)
+        out.append('/'.join(parts))
+    return out
+
+def output_format(recipe, preset=None) -> str:
+    "The suffix the outputs get: the preset's format, else the recipe's."
+    return str({**recipe.output, **(getattr(preset, 'output', None) or {})}.get('format', 'jpg'))
+
+def check_outdir(args, outdir):
+    "Refuse (FlixError) an output folder that is one of the input folders: outputs would mix with the photos and be taken for inputs."
+    for f in _folders(args):
+        try: same = os.path.samefile(f, outdir)
+        except OSError: continue
+        if same: raise FlixError(f"the output folder {outdir} is the input folder {f}: outputs would be mixed with the photos "
+                                 "(and taken for inputs by the next run); choose another output folder", outdir)
+
+def outputs_of(paths, args, outdir) -> list:
+    "`paths` less those inside OUTDIR when OUTDIR is inside a folder argument (a run never takes its own outputs as inputs)."
+    inner = [f for f in _folders(args) if _under(outdir, f)]
+    return [p for p in paths if not (inner and _under(p, outdir))]
+
+def _claims(outdir) -> dict:
+    "Output (relative to OUTDIR) → the absolute input it was last claimed for, from OUTDIR's ledger."
+    try: raw = (Path(outdir)/LEDGER).read_bytes()
+    except OSError: return {}
+    out = {}
+    for line in raw.split(b'\n'):
+        try: r = json.loads(line)
+        except ValueError: continue
+        if isinstance(r, dict) and isinstance(r.get('output'), str): out[r['output']] = r.get('input')
+    return out
+
+def claim_outputs(paths, stems, outdir, fmt:str, overwrite:bool=False) -> list:
+    """For each input, None if its output `OUTDIR/<stem>.<fmt>` may be written, else why not. An input of the run is
+    never replaced; another existing file only if an earlier run into OUTDIR wrote it for this same input (the ledger
+    `OUTDIR/.flixnb-outputs.jsonl`), or with `overwrite`. The allowed outputs are claimed in the ledger before any is written."""
+    outdir = Path(outdir)
+    keys = set()
+    for p in paths:
+        try: st = os.stat(p); keys.add((st.st_dev, st.st_ino))
+        except OSError: pass
+    claims = _claims(outdir) if not overwrite else {}
+    whys, new = [], []
+    for p, s in zip(paths, stems):
+        rel = f"{s}.{fmt}"; t = outdir/rel; why = None
+        try: st = os.stat(t)
+        except FileNotFoundError: st = None
+        except OSError as e: st, why = None, f"{p}: cannot check its output {t}: {e.strerror or e}"
+        if st is not None:
+            if stat.S_ISDIR(st.st_mode): why = f"{p}: its output {t} is a folder"
+            elif (st.st_dev, st.st_ino) in keys:
+                why = f"{p}: its output {t} is an input of this run; an input is never replaced (choose another output folder)"
+            elif not overwrite and claims.get(rel) != os.path.abspath(p):
+                why = (f"{p}: its output {t} already exists and was not written by flixnb for this input; not replaced "
+                       "(use --overwrite to replace it)")
+        whys.append(why)
+        if why is None: new.append(json.dumps(dict(output=rel, input=os.path.abspath(p))))
+    if new:
+        try:
+            outdir.mkdir(parents=True, exist_ok=True)
+            with open(outdir/LEDGER, 'a', encoding='ascii') as f: f.write('\n'.join(new) + '\n'); f.flush(); os.fsync(f.fileno())
+        except OSError: pass                       # an unwritable OUTDIR: each write will say so
+    return whys
+
+def _refused(p, why) -> dict:
+    return dict(input=str(p), output=None, status='failed', error=why, warnings=[], seconds=0.0, stages={})
+
 def process_files(paths, recipe, outdir, progress:bool=True, max_pixels:int|None=None, on_result=None, preset=None,
-                  overrides:dict|None=None) -> list[dict]:
-    "Run `recipe` over `paths` one after the other with a progress bar; a result record per input."
+                  overrides:dict|None=None, args=None, overwrite:bool=False) -> list[dict]:
+    """Run `recipe` over `paths` (found from the command-line `args`) one after the other with a progress bar; a result
+    record per input. Outputs are named by `output_stems` and never replace an input or a file not written for that
+    input (`claim_outputs`); a missing or corrupt model stops the run: `ModelError`."""
     from tqdm.auto import tqdm
     recipe = load_recipe(recipe) if not isinstance(recipe, Recipe) else recipe
+    args = list(args) if args is not None else list(paths)
+    paths = outputs_of([Path(p) for p in paths], args, outdir)
+    stems = output_stems(paths, args)
+    whys = claim_outputs(paths, stems, outdir, output_format(recipe, preset), overwrite)
     results = []
-    bar = tqdm(list(zip(paths, unique_stems(paths))), desc=recipe.name, unit='img', disable=not progress, file=sys.stderr)
-    for p, stem in bar:
-        r = process_file(p, recipe, outdir, stem=stem, max_pixels=max_pixels, preset=preset, overrides=overrides)
+    bar = tqdm(list(zip(paths, stems, whys)), desc=recipe.name, unit='img', disable=not progress, file=sys.stderr)
+    for p, stem, why in bar:
+        r = _refused(p, why) if why else process_file(p, recipe, outdir, stem=stem, max_pixels=max_pixels, preset=preset, overrides=overrides)
+        if r.get('fatal'): bar.close(); raise ModelError(r['error'])
         results.append(r)
         if on_result: on_result(r)
         bar.set_postfix(failed=sum(x['status'] != 'done' for x in results))
     return results
 
+def shown(s) -> str:
+    "`s` printable in any locale: bytes a file name held that are not valid UTF-8 shown as `\\xNN`."
+    s = str(s)
+    try: s.encode('utf-8'); return s
+    except UnicodeEncodeError: return os.fsencode(s).decode('utf-8', 'backslashreplace')
+
 def summary_table(results:list[dict], width:int=60) -> str:
-    "A plain-text table of results: file, status, seconds, output or reason; and the totals."
-    def cut(s, n): s = str(s); return s if len(s) <= n else '…' + s[-(n-1):]
-    lines = [f"{'input':<{width}}  {'status':<7} {'sec':>6}  output / reason"]
+    "A plain-text table of results: file, status, seconds, output or reason; and the totals per outcome."
+    def cut(s, n): s = shown(s); return s if len(s) <= n else '…' + s[-(n-1):]
+    lines = [f"{'input':<{width}}  {'status':<9} {'sec':>6}  output / reason"]
     for r in results:
         what = r['output'] if r['status'] == 'done' else r['error']
-        lines.append(f"{cut(Path(r['input']).name, width):<{width}}  {r['status']:<7} {r['seconds'] or 0:>6.2f}  {what}")
-        for w in r.get('warnings', []): lines.append(f"{'':<{width}}  {'':<7} {'':>6}  warning: {w}")
-    done = sum(r['status'] == 'done' for r in results)
-    lines.append(f"{done} done, {len(results)-done} failed, {len(results)} in all")
+        lines.append(f"{cut(Path(r['input']).name, width):<{width}}  {r['status']:<9} {r['seconds'] or 0:>6.2f}  {shown(what)}")
+        if r['status'] == 'qc-failed': lines.append(f"{'':<{width}}  {'':<9} {'':>6}  written: {shown(r['output'])}")
+        for w in r.get('warnings', []): lines.append(f"{'':<{width}}  {'':<9} {'':>6}  warning: {shown(w)}")
+    n = Counter(r['status'] for r in results)
+    lines.append(f"{n['done']} done, {n['failed'] + n['error']} failed, {n['qc-failed']} qc-failed, {n['refused']} refused, "
+                 f"{len(results)} in all")
     return '\n'.join(lines)
