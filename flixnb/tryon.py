@@ -727,6 +727,8 @@ def tryon_files(garment, library, stance:str|None=None, rules=None, n:int|None=N
     out, skipped = [], []
     for c in chosen:
         if len(out) >= want: break
+        if c.model.meta.get('wears') == 'dress':        # a top needs bottoms to go with; the photo has none to show
+            skipped.append(f"{c.model.name}: the model photo wears a dress, and a top needs a photo with separate trousers or a skirt"); continue
         try:
             with warnings.catch_warnings(record=True) as ws:
                 warnings.simplefilter('always')
