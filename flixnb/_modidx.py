@@ -732,6 +732,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'flixnb.vton.PairFolder.__init__': ('vton.html#pairfolder.__init__', 'flixnb/vton.py'),
                              'flixnb.vton.PairFolder.__len__': ('vton.html#pairfolder.__len__', 'flixnb/vton.py'),
                              'flixnb.vton.PairFolder.load': ('vton.html#pairfolder.load', 'flixnb/vton.py'),
+                             'flixnb.vton.PairFolder.parse_path': ('vton.html#pairfolder.parse_path', 'flixnb/vton.py'),
                              'flixnb.vton._cached_net': ('vton.html#_cached_net', 'flixnb/vton.py'),
                              'flixnb.vton._crop': ('vton.html#_crop', 'flixnb/vton.py'),
                              'flixnb.vton._dress_frame': ('vton.html#_dress_frame', 'flixnb/vton.py'),

@@ -133,10 +133,12 @@ class LibraryModel:
         "LIP labels of the photo at its full size (`parse.png`, made by the learned parser at `library add`); parsed now if an older library lacks it."
         if 'parse.png' not in self._cache:
             if self.meta.get('parse_error'): raise FlixError(f"the try-on cannot dress this photo: {self.meta['parse_error']}", self.folder/'photo.jpg')
-            if (self.folder/'parse.png').is_file(): self._cache['parse.png'] = cv2.imread(str(self.folder/'parse.png'), cv2.IMREAD_GRAYSCALE)
-            else:
+            p = self.folder/'parse.png'
+            lab = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) if p.is_file() else None
+            if lab is None or lab.shape != self.image.shape[:2]:      # an older library, or a damaged file: parse again
                 from flixnb.vton import parse_person
-                self._cache['parse.png'] = parse_person(self.image, path=self.folder/'photo.jpg')
+                lab = parse_person(self.image, path=self.folder/'photo.jpg')
+            self._cache['parse.png'] = lab
         return self._cache['parse.png']
     @property
     def keypoints(self) -> dict: return self.meta['keypoints']
@@ -169,20 +171,22 @@ def add_models(photos, library) -> tuple[list[LibraryModel], list[FlixError]]:
         try:
             shot = load_image(ph)
             meta, mask, parts = analyze_model(shot)
+            parse = None
+            try:                       # the learned parser, once per photo at full resolution (needs torch and the try-on weights)
+                from flixnb.vton import parse_person
+                parse = parse_person(shot.image, path=ph)
+            except ImportError as e: meta['parse_error'] = f"no parser ({e.name} is not installed)"
+            except ModelError: raise                         # weights missing or corrupt: stop once, saying how to repair
+            except FlixError as e: meta['parse_error'] = e.reason
             d = lib/'models'/Path(ph).stem; d.mkdir(parents=True, exist_ok=True)
             ok = cv2.imwrite(str(d/'photo.jpg'), shot.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
             ok &= cv2.imwrite(str(d/'mask.png'), np.clip(mask*255 + 0.5, 0, 255).astype(np.uint8))
             ok &= cv2.imwrite(str(d/'parts.png'), parts)
-            try:                       # the learned parser, once per photo at full resolution (needs torch and the try-on weights)
-                from flixnb.vton import parse_person
-                ok &= cv2.imwrite(str(d/'parse.png'), parse_person(shot.image, path=ph)); meta.pop('parse_error', None)
-            except ImportError as e: meta['parse_error'] = f"no parser ({e.name} is not installed)"
-            except FlixError as e:
-                if isinstance(e, ModelError): raise          # weights missing or corrupt: stop and say how to repair, once
-                meta['parse_error'] = e.reason
+            if parse is not None: ok &= cv2.imwrite(str(d/'parse.png'), parse)
             if not ok: raise FlixError("could not write the library files", d)
             (d/'model.json').write_text(json.dumps(meta, indent=1), encoding='utf-8')
             done.append(LibraryModel(d.name, d, meta))
+        except ModelError: raise
         except FlixError as e: errs.append(e)
     return done, errs
 

@@ -510,7 +510,7 @@ def train_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     "`flixnb train CUTOUTS… -o RUN [-p KEY VALUE]…`, or `flixnb train tryon DATA -o RUN …` (the try-on networks: `flixnb.vton.train_main`)."
     if argv is None: argv = sys.argv[1:]
-    if argv and argv[0] == 'tryon' and not Path('tryon').exists():
+    if argv and argv[0] == 'tryon':            # the try-on networks' trainer (a cutouts folder named 'tryon': pass ./tryon)
         from flixnb.vton import train_main as train_tryon_main
         return train_tryon_main(argv[1:])
     a = train_parser().parse_args(argv)

@@ -773,8 +773,9 @@ def main(argv=None) -> int:
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     nerr = 0
     for p, why in probs: print(f"error: {p}: {why}", file=sys.stderr); nerr += 1
+    from flixnb.pipeline import output_stems
     report = {}
-    for p in paths:
+    for p, stem in zip(paths, output_stems(paths, args.garments)):      # the naming rule of `flixnb run`: no two garments share an output
         try:
             with warnings.catch_warnings(record=True) as ws:
                 warnings.simplefilter('always')
@@ -782,13 +783,13 @@ def main(argv=None) -> int:
             for w in dict.fromkeys(str(w.message) for w in ws): print(f"warning: {w}", file=sys.stderr)
             names = []
             for i, (img, words, info) in enumerate(res):
-                dest = out/(f"{Path(p).stem}.jpg" if i == 0 else f"{Path(p).stem}_{i+1}.jpg")
+                dest = out/(f"{stem}.jpg" if i == 0 else f"{stem}_{i+1}.jpg"); dest.parent.mkdir(parents=True, exist_ok=True)
                 save_image(dest, img, quality=95, inputs=(p,), xmp=generated_xmp(f"{Path(p).name} on library model {info['model']}: {words}"))
-                names.append(dest.name); print(f"{dest}: {words}")
-            report[Path(p).name] = [dict(file=nm, model=info['model'], explanation=w, accessories=info['accessories'], warnings=info['warnings'])
+                names.append(str(dest.relative_to(out))); print(f"{dest}: {words}")
+            report[stem] = [dict(file=nm, model=info['model'], explanation=w, accessories=info['accessories'], warnings=info['warnings'])
                                     for nm, (_, w, info) in zip(names, res)]
         except FlixError as e:
-            print(f"error: {e}", file=sys.stderr); nerr += 1; report[Path(p).name] = dict(error=str(e))
+            print(f"error: {e}", file=sys.stderr); nerr += 1; report[stem] = dict(error=str(e))
     txt = json.dumps(report, indent=1, ensure_ascii=False)
     atomic_write(out/'styling.json', lambda t: Path(t).write_text(txt, encoding='utf-8'))
     return 1 if nerr else 0

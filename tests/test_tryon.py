@@ -144,7 +144,7 @@ def test_tryon_cli_refusals_in_json(toy, tmp_path):
     cv2.imwrite(str(tmp_path/'khaki.jpg'), s.image[..., ::-1])
     assert main([str(tmp_path/'khaki.jpg'), '--library', str(toy), '-o', str(tmp_path/'out'), '--n', '0']) == 2
     assert main([str(tmp_path/'khaki.jpg'), '--library', str(toy), '-o', str(tmp_path/'out'), '--n', '2']) == 1
-    rep = json.loads((tmp_path/'out'/'styling.json').read_text())['khaki.jpg']
+    rep = json.loads((tmp_path/'out'/'styling.json').read_text())['khaki']
     assert 'tops only' in rep['error'] and not (tmp_path/'out'/'khaki.jpg').exists()
 
 OOTD = data_dir()/'ootd'
@@ -206,3 +206,17 @@ def test_paired_mode_bad_weights_and_lists(tmp_path):
     lst.write_text(f"{p} {c} extra\n")
     r = _cli('--pairs', lst, '--persons', VP/'person', '--garments', VP/'cloth', '-o', tmp_path/'out')
     assert r.returncode == 2 and 'line 1' in r.stderr and "expected 'person garment'" in r.stderr, r.stderr
+
+@pytest.mark.skipif(not (HD/'image'/'00006_00.jpg').is_file(), reason='VITON-HD sample absent (FLIXNB_DATA)')
+def test_library_add_stops_once_on_corrupt_weights(tmp_path):
+    "Corrupt parser weights stop `flixnb library add` at once (exit 2, the file and the repair named), leaving no half-made entry."
+    pytest.importorskip('mediapipe')
+    import os, shutil
+    from flixnb.vton import weights_dir
+    w = tmp_path/'w'; shutil.copytree(weights_dir(), w)
+    b = bytearray((w/'vton-parser.pt').read_bytes()); b[100] ^= 0xFF; (w/'vton-parser.pt').write_bytes(bytes(b))
+    r = subprocess.run([sys.executable, '-m', 'flixnb', 'library', 'add', str(HD/'image'/'00006_00.jpg'), str(HD/'image'/'00006_00.jpg'),
+                        '--library', str(tmp_path/'lib')], capture_output=True, text=True, env={**os.environ, 'FLIXNB_VTON_WEIGHTS': str(w)}, timeout=600)
+    assert r.returncode == 2 and 'vton-parser.pt' in r.stderr and 'corrupt' in r.stderr and 'flixnb train tryon' in r.stderr, r.stderr
+    assert r.stderr.count('corrupt') == 1                                     # once, not once per photo
+    assert not any((tmp_path/'lib'/'models').iterdir())
