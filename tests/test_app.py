@@ -122,7 +122,8 @@ def test_batch_zip(client, server, photo, tmp_path):
     assert 'manifest.jsonl' in names and 'summary.txt' in names, names
     assert sum(n.endswith('.jpg') for n in names) == 2, names
     if PRESET != '(none)': assert 'report.html' in names and 'report.json' in names
-    assert '2 done, 1 failed' in summary, summary
+    # the small test photos cannot fill amazon-main's 1600 px without upscaling past its limit: written, but qc-failed
+    assert ('0 done, 1 failed, 2 qc-failed' if PRESET == 'amazon-main' else '2 done, 1 failed') in summary, summary
     assert 'broken.jpg' in summary and str(server[1].workdir) not in summary
 
 
