@@ -745,7 +745,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'flixnb.vton._person_cached': ('vton.html#_person_cached', 'flixnb/vton.py'),
                              'flixnb.vton._plot_history': ('vton.html#_plot_history', 'flixnb/vton.py'),
                              'flixnb.vton._read': ('vton.html#_read', 'flixnb/vton.py'),
-                             'flixnb.vton._sha256': ('vton.html#_sha256', 'flixnb/vton.py'),
                              'flixnb.vton._shading': ('vton.html#_shading', 'flixnb/vton.py'),
                              'flixnb.vton._ssim_t': ('vton.html#_ssim_t', 'flixnb/vton.py'),
                              'flixnb.vton._torso': ('vton.html#_torso', 'flixnb/vton.py'),
