@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .core import Shot, FlixError, StageError, load_recipe, available_recipes, run_stage, available_stages, stage_params
+from .core import Shot, FlixError, StageError, load_recipe, available_recipes, run_stage, available_stages, stage_params, json_line
 
 # %% auto #0
 __all__ = ['SEGMENTERS', 'TRYON_HELP', 'CSS', 'UploadError', 'AppConfig', 'fit_long', 'checkerboard', 'over', 'grey',
@@ -40,6 +40,7 @@ class AppConfig:
     preview: int = 1024                   # long side of the images shown in the browser
     job_ttl_s: float = 3600.0             # job folders older than this are removed
     library: str|None = None              # model library folder the Try-on tab starts with (`flixnb library add`)
+    library_roots: tuple = ()             # folders under which a browser may name other libraries (none: only `library`)
     def __post_init__(self):
         self.workdir = Path(self.workdir) if self.workdir else Path(tempfile.mkdtemp(prefix='flixnb-app-'))
         for d in ('gradio', 'samples', 'jobs'): (self.workdir/d).mkdir(parents=True, exist_ok=True)
@@ -251,7 +252,9 @@ def clip_one(src, steps, preset=None, cfg:AppConfig|None=None, recipe_output:dic
     output = dict(recipe_output or {'kind': 'catalog', 'format': 'jpg', 'quality': 92})
     final = shot
     if preset is not None:
-        t = time.perf_counter(); final = preset(shot); secs['preset'] = time.perf_counter() - t
+        t = time.perf_counter(); final = preset(shot)
+        from flixnb.qc import qc_image              # the same checks the file gets once written (`flixnb qc`)
+        final.meta['qc'] = qc_image(final.image, preset, info=final.meta['compose']); secs['preset'] = time.perf_counter() - t
         output = {**output, **preset.output}
     t = time.perf_counter()
     small = fit_long(clipped.image, L); hw = small.shape[:2]
@@ -374,12 +377,23 @@ class App:
             if done['files'] is None: done['files'] = [f for r in results for f in write_downloads(r, folder/'out')]
             return list(done['files'])
 
+    def library_allowed(self, library) -> bool:
+        "Whether a library named by a browser is one this app was started to serve: `cfg.library`, or a folder under one of `cfg.library_roots` (after resolving links)."
+        p = Path(str(library).strip()).expanduser()
+        if not p.is_absolute(): return False
+        p = p.resolve()
+        if self.cfg.library and p == Path(self.cfg.library).expanduser().resolve(): return True
+        return any(p.is_relative_to(Path(r).expanduser().resolve()) for r in self.cfg.library_roots)
+
     def tryon(self, file, sample_name=None, library=None, stance=None, sample_mp:float=1.0) -> tuple[list, str, list[Path]]:
         "Try-on: one garment (upload or sample) on the library models the styling rules choose → (gallery [(preview PNG, explanation)], markdown, full-resolution JPEGs). A library that is not set, missing or empty gives its message and no images."
         from flixnb.io import load_image, save_image
         from flixnb.tryon import tryon_files
         from flixnb.vton import generated_xmp, shipped_weights, WEIGHTS_NOTICE
         t0 = time.perf_counter()
+        if library is not None and str(library).strip() and not self.library_allowed(library):
+            return [], (f"**This app serves model libraries only from the folders it was started with** (`flixnb app --library LIB` "
+                        f"or `--library-root DIR`); `{library}` is not one of them."), []     # the same answer whether it exists or not
         lib, problem = library_status(self.cfg.library if library is None else library)
         if problem: return [], problem, []
         paths = self.inputs([file] if file else [], sample_name, sample_mp)
@@ -440,7 +454,7 @@ class App:
             if r.get('output'): r['output'] = Path(r['output']).name
             records.append(r)
         with open(out/'manifest.jsonl', 'w', encoding='utf-8') as fh:
-            for r in records: fh.write(json.dumps(r, ensure_ascii=False, default=str) + '\n')
+            for r in records: fh.write(json_line(r, default=str) + '\n')
         qcs = [{**r['qc'], 'file': str(out/r['output'])} for r in records if r.get('qc') and r.get('output')]
         if qcs:
             try:
@@ -609,13 +623,15 @@ def app_parser() -> argparse.ArgumentParser:
     p.add_argument('--max-pixels', type=int, default=100_000_000, help='largest decoded image, pixels [100 M]')
     p.add_argument('--concurrency', type=int, default=1, help='requests using the model at once [1]')
     p.add_argument('--library', default=None, help='model library folder the Try-on tab starts with (flixnb library add PHOTO... --library LIB)')
+    p.add_argument('--library-root', action='append', default=[], metavar='DIR',
+                   help='a folder whose model libraries the browser may name (repeatable); without it, only --library is served')
     return p
 
 def main(argv=None) -> int:
     "flixnb app [--host 127.0.0.1] [--port 7860] [--share]"
     args = app_parser().parse_args(argv)
     cfg = AppConfig(workdir=args.workdir, max_file_bytes=int(args.max_file_mb*1e6), max_pixels=args.max_pixels,
-                    concurrency=args.concurrency, library=args.library)
+                    concurrency=args.concurrency, library=args.library, library_roots=tuple(args.library_root))
     try:
         print(f"flixnb app: work folder {cfg.workdir}", file=sys.stderr)
         launch(cfg, host=args.host, port=args.port, share=args.share, block=True)

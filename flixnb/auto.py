@@ -9,11 +9,13 @@ import numpy as np, cv2
 from .core import Shot, stage, StageError
 
 # %% auto #0
-__all__ = ['plain_backdrop_score', 'auto']
+__all__ = ['plain_backdrop_score', 'person_evidence', 'auto']
 
 # %% ../nbs/13_auto.ipynb #939fc6c4
-def plain_backdrop_score(image:np.ndarray, work:int=256, border:float=0.06) -> float:
-    "Share of the frame's border pixels that agree with a smooth colour field (≈1 on a studio sweep)."
+def plain_backdrop_score(image:np.ndarray, work:int=256, border:float=0.06, shadow_floor:float=0.45) -> float:
+    """Share of the frame's border pixels that agree with a smooth colour field (≈1 on a studio sweep). On a light
+    sweep a neutral darkening down to `shadow_floor` of the field's lightness — a drop or contact shadow reaching the
+    frame's edge — is backdrop too."""
     from flixnb.backdrop import fit_backdrop_field, backdrop_stats
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
@@ -23,13 +25,38 @@ def plain_backdrop_score(image:np.ndarray, work:int=256, border:float=0.06) -> f
     m = np.zeros((h, w), bool); m[:b] = m[-b:] = True; m[:, :b] = m[:, -b:] = True
     field = fit_backdrop_field(small, m, deg=2)
     ratio, chroma = backdrop_stats(small, field)
+    light = field.mean(-1) > 150                                   # a light sweep (8-bit levels)
+    lum = small.mean(-1); lit = m & (lum >= 0.94*np.percentile(lum[m], 75))   # the sweep's lit part
+    if shadow_floor < 1 and light[m].mean() > 0.5 and lit.sum() > 0.3*m.sum():
+        field = fit_backdrop_field(small, lit, deg=2)              # refit on the lit sweep: a shadow does not drag the field down
+        ratio, chroma = backdrop_stats(small, field); light = field.mean(-1) > 150
     ok = (np.abs(ratio-1) < 0.06) & (chroma < 0.06)
-    return float(ok[m].mean())
+    shadow = light & (ratio >= shadow_floor) & (ratio < 1) & (chroma < 0.06)
+    return float((ok | shadow)[m].mean())
 
 # %% ../nbs/13_auto.ipynb #8967f076
-def _person_found(meta, min_vis:float=0.5) -> bool:
+def person_evidence(meta:dict, shape, min_vis:float=0.5) -> tuple[bool, str]:
+    """(is a person the subject?, why) from BlazePose keypoints (`meta['keypoints']`, pixels) on an image of `shape`.
+    A face is not enough — a portrait printed on a tee has one: a person needs a body in a plausible upright layout
+    (nose above the shoulders above the hips, the torso 1.4–3.4× the nose-to-shoulder drop) and of a subject's size
+    (torso ≥ 15 % of the frame's height); a close-up with no hips in the frame needs broad shoulders instead."""
     kp = meta.get('keypoints') or {}
-    return all(kp.get(k, [0, 0, 0])[2] >= min_vis for k in ('nose', 'left_shoulder', 'right_shoulder'))
+    v = lambda k: kp.get(k, [0, 0, 0])[2] >= min_vis
+    if not (v('nose') and v('left_shoulder') and v('right_shoulder')): return False, "no person (no face and shoulders)"
+    h, w = shape[:2]
+    y = lambda *ks: float(np.mean([kp[k][1] for k in ks]))
+    nose, sh = y('nose'), y('left_shoulder', 'right_shoulder')
+    drop = sh - nose
+    if drop <= 0: return False, "a face but no body below it (shoulders above the nose: a print or a picture, not a person)"
+    if v('left_hip') and v('right_hip'):
+        torso = y('left_hip', 'right_hip') - sh
+        if torso <= 0: return False, "a face but no upright body (hips above the shoulders: a print, not a person)"
+        if not 1.4 <= torso/drop <= 3.4: return False, f"a face but implausible proportions (torso {torso/drop:.1f}× the head drop, a person has 1.4–3.4×)"
+        if torso < 0.15*h: return False, f"a figure too small to be the subject (torso {torso/h:.0%} of the frame's height): a print, not a person"
+        return True, f"a person is on the set (face, shoulders and hips in a body's layout, torso {torso/h:.0%} of the frame)"
+    span = abs(kp['left_shoulder'][0] - kp['right_shoulder'][0])
+    if span >= 0.25*w and drop >= 0.06*h: return True, f"a person in close-up (shoulders {span/w:.0%} of the frame's width)"
+    return False, "a face and shoulders but no body of a subject's size"
 
 @stage("auto")
 def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_method:str='guided', defringe:bool=True,
@@ -42,12 +69,13 @@ def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_meth
     if people != 'never':
         try: p = run_stage(shot, 'person')
         except Exception as e: p = None; why.append(f"person check failed: {type(e).__name__}")
-        if p is not None and (people == 'always' or _person_found(p.meta)):
-            why.append("a person is on the set (nose and shoulders visible)" if people == 'detect' else "people='always'")
+        found, because = person_evidence(p.meta, shot.image.shape) if p is not None else (False, '')
+        if p is not None and (people == 'always' or found):
+            why.append(because if people == 'detect' else "people='always'")
             out = run_stage(p, 'refine', method=refine_method, defringe=defringe)
             out.meta['auto'] = dict(chose=['person', 'refine'], why='; '.join(why))
             return out
-        why.append("no person found" if p is not None else "")
+        why.append(because)
     if plain >= plain_threshold:
         why.append("plain studio backdrop: U²-Net-p + backdrop keyer")
         seg = run_stage(shot, 'u2netp')

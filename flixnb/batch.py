@@ -7,12 +7,13 @@ from __future__ import annotations
 import os, sys, json, time, hashlib, socket, argparse, threading, uuid, logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from .core import FlixError, Recipe, load_recipe, update_benchmarks, templates_dir
+from .core import FlixError, Recipe, load_recipe, update_benchmarks, templates_dir, json_line
 from distributed.diagnostics.plugin import WorkerPlugin
 
 # %% auto #0
-__all__ = ['MANIFEST', 'SUMMARY', 'file_sha256', 'recipe_hash', 'Manifest', 'FlixnbWorker', 'process_one', 'process_batch',
-           'chunks', 'run_batch', 'template_path', 'batch_parser', 'main', 'watch', 'watch_main', 'bench_batch']
+__all__ = ['MANIFEST', 'SET_FILE', 'SUMMARY', 'file_sha256', 'recipe_hash', 'Manifest', 'FlixnbWorker', 'process_one',
+           'process_batch', 'chunks', 'catalog_set', 'run_batch', 'template_path', 'batch_parser', 'main', 'watch',
+           'watch_main', 'bench_batch']
 
 # %% ../nbs/32_batch.ipynb #80ba8101
 MANIFEST = 'manifest.jsonl'
@@ -58,7 +59,7 @@ class Manifest:
 
     def append(self, rec:dict):
         "Append one record durably (one write, then fsync)."
-        data = (json.dumps(rec, ensure_ascii=False, default=_canon, separators=(',', ':')) + '\n').encode()
+        data = (json_line(rec, default=_canon, separators=(',', ':')) + '\n').encode()       # any file name: \\u escapes where not UTF-8
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
         try:
@@ -398,6 +399,25 @@ def _batch_size(batch_size, device:str) -> int:
         raise FlixError(f"batch_size must be a whole number ≥ 1, got {batch_size!r}")
     return batch_size
 
+SET_FILE = 'catalog-set.json'                    # the size a batch fixed for its catalog set, beside its manifest
+
+def catalog_set(outdir, preset, paths) -> tuple:
+    "(`preset` at the one canvas of this batch's set, a sentence): the size recorded in `OUT/catalog-set.json` by the batch's first run, else fixed now from the sources (`presets.for_set`) and recorded."
+    from flixnb.presets import for_set, source_sizes
+    from flixnb.io import atomic_write
+    f = Path(outdir)/SET_FILE
+    try: d = json.loads(f.read_text(encoding='utf-8'))
+    except (OSError, ValueError): d = None
+    if isinstance(d, dict) and d.get('preset') == preset.name and d.get('target') == list(preset.canvas_target()):
+        p, _ = for_set(preset, [])
+        from dataclasses import replace
+        p = replace(p, size={**p.size, 'target': list(d['canvas'])})
+        return p, f"catalog size for this set ({preset.name}): {d['canvas'][0]}×{d['canvas'][1]}, fixed when the batch started ({SET_FILE})"
+    p, note = for_set(preset, source_sizes(paths))
+    rec = dict(preset=preset.name, target=list(preset.canvas_target()), canvas=list(p.canvas_target()), why=note)
+    atomic_write(f, lambda t: Path(t).write_text(json.dumps(rec), encoding='utf-8'))
+    return p, note
+
 def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|None=None, scheduler:str|None=None,
               device:str='cpu', resume:bool=True, progress:bool=True, overrides:dict|None=None,
               max_pixels:int|None=None, allowed_failures:int|None=None, client=None, batch_size:int|None=None,
@@ -432,7 +452,13 @@ def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|N
         paths, problems = _expand_inputs(inputs)
         paths = outputs_of(paths, args, outdir)           # OUT inside IN: never its own outputs
         stems = output_stems(paths, args)
-        common = dict(recipe=recipe.name, recipe_hash=rhash, preset=preset if isinstance(preset, (str, type(None))) else _canon(preset))
+        set_note = None
+        if preset is not None:                            # one set, one size: fixed at the batch's start, kept by its reruns
+            preset, set_note = catalog_set(outdir, _load_preset(preset), paths)
+            rhash = recipe_hash(recipe, preset, overrides)
+            print(f"flixnb batch: {set_note}", file=sys.stderr)
+        common = dict(recipe=recipe.name, recipe_hash=rhash, preset=preset if isinstance(preset, (str, type(None))) else
+                      f"{preset.name} {preset.canvas_target()[0]}x{preset.canvas_target()[1]}")
         results, todo = {}, []
         for p, why in problems:
             rec = _failed(p, f"{p}: {why}", sha256=None, **common)
@@ -519,7 +545,8 @@ def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|N
         ordered = [results[str(p)] for p, _ in problems] + [results[str(p)] for p in paths]
         _write_summary(outdir, ordered, dict(recipe=recipe.name, recipe_hash=rhash, workers=n_workers,
                                              wall_s=round(t_end - t_start, 3), process_s=round(t_end - t_first, 3),
-                                             processed=len(todo), skipped=skipped, batch_size=bs, device=device))
+                                             processed=len(todo), skipped=skipped, batch_size=bs, device=device,
+                                             **({'catalog_size': list(preset.canvas_target()), 'catalog_set': set_note} if set_note else {})))
         return ordered
     finally: lock.close()
 
@@ -537,7 +564,7 @@ def _write_summary(outdir:Path, records:list, stats:dict):
              refused=n['refused'], exit=exit_code(records),
              failures=[dict(input=r['input'], status=r['status'], error=r['error'], output=r.get('output'))
                        for r in records if r['status'] != 'done'])
-    atomic_write(outdir/SUMMARY, lambda t: Path(t).write_text(json.dumps(s, indent=1, ensure_ascii=False), encoding='utf-8'))
+    atomic_write(outdir/SUMMARY, lambda t: Path(t).write_text(json_line(s, indent=1), encoding='utf-8'))
     return s
 
 # %% ../nbs/32_batch.ipynb #ba8755a4
@@ -602,6 +629,13 @@ def main(argv=None) -> int:
         load_recipe(params['recipe']); _load_preset(params['preset']); _batch_size(params['batch_size'], params['device'])
     except FlixError as e:
         print(f"flixnb batch: error: {e}", file=sys.stderr); return 2
+    def utf8(s):
+        try: str(s).encode('utf-8'); return True
+        except UnicodeEncodeError: return False
+    if not a.no_notebook and not all(map(utf8, [*ins, out])):   # a notebook parameter must be text: run directly, and say so
+        print("flixnb batch: note: a folder name that is not UTF-8 cannot be a notebook parameter; running without the notebook",
+              file=sys.stderr)
+        a.no_notebook = True
     if a.no_notebook:
         from flixnb.pipeline import summary_table
         try:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse, sys, os, json
 from pathlib import Path
+from .core import json_line
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_QC_FAILED', 'EXIT_REFUSED', 'DELEGATED', 'cmd_run', 'cmd_demo',
@@ -41,6 +42,13 @@ def cmd_run(args) -> int:
     paths, problems = find_inputs(args.inputs)
     if not paths and not problems: return _usage_error(f"no image files found in {' '.join(args.inputs)}")
     outdir = Path(args.output)
+    set_note = None
+    if preset is not None:                             # one set, one size: fixed before the first image
+        from flixnb.presets import for_set, source_sizes
+        preset, set_note = for_set(preset, source_sizes(paths))
+    if outdir.is_dir():                                # a killed run's half-written temp files (none is this young while a write lasts)
+        from flixnb.io import clean_stale_temps
+        clean_stale_temps(outdir, min_age_s=600)
     results = [dict(input=str(p), output=None, status='failed', error=f"{p}: {why}", warnings=[], seconds=0.0) for p, why in problems]
     try:
         results += process_files(paths, recipe, outdir, progress=not args.quiet, max_pixels=args.max_pixels, preset=preset,
@@ -50,13 +58,10 @@ def cmd_run(args) -> int:
         for r in results: print(_json_line(r))
     else:
         print(summary_table(results))
+    if set_note: print(set_note, file=sys.stderr)
     return exit_code(results)
 
-def _json_line(r) -> str:
-    "One JSON record, printable in any locale (a name that is not UTF-8 is written with \\u escapes)."
-    s = json.dumps(r, ensure_ascii=False, default=str)
-    try: s.encode('utf-8'); return s
-    except UnicodeEncodeError: return json.dumps(r, default=str)
+def _json_line(r) -> str: return json_line(r, default=str)
 
 def cmd_demo(args) -> int:
     "flixnb demo: generate built-in studio samples, run the default recipe on them, say where the results are."
@@ -165,6 +170,9 @@ def _run_delegated(name, argv):
 
 def main(argv=None) -> int:
     "Entry point of the `flixnb` console script."
+    for s in (sys.stdout, sys.stderr):   # a file name that is not UTF-8, under a strict locale: printed escaped, never a crash
+        try: s.reconfigure(errors='backslashreplace')
+        except (AttributeError, ValueError): pass
     try: return _main(argv)
     except BrokenPipeError:          # `flixnb stages | head`: the reader left; not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os, sys, json, argparse
 from pathlib import Path
 import numpy as np, cv2
-from .core import Shot, stage, StageError, FlixError, alpha_bbox
+from .core import Shot, stage, StageError, FlixError, alpha_bbox, json_line
 
 # %% auto #0
 __all__ = ['D65', 'MAX_STAT_PIXELS', 'srgb_to_linear', 'linear_to_srgb', 'linear_to_lab', 'lab_to_linear', 'rgb_to_lab',
@@ -352,7 +352,7 @@ def colour_main(argv=None) -> int:
     except FlixError as e:
         print(f"flixnb colour: error: {e}", file=sys.stderr); return 1   # an input failed (exit 2 = usage error)
     r = shot.meta['colour']['match_swatch']
-    if args.json: print(json.dumps(r, ensure_ascii=False, default=str))
+    if args.json: print(json_line(r, default=str))
     elif r['applied']: print(f"{args.image}: ΔE2000 to the swatch {r['delta_e_before']:.2f} → {r['delta_e_after']:.2f}  → {args.output}")
     else: print(f"{args.image}: ΔE2000 {r['delta_e_before'] if r['delta_e_before'] is not None else '–'} (not changed)  → {args.output}")
     for w in shot.meta.get('warnings', []): print(f"warning: {w}", file=sys.stderr)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #027237d0
 from __future__ import annotations
-import inspect, os, threading, time, copy
+import inspect, json, os, threading, time, copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -12,12 +12,12 @@ from typing import Any, Callable
 import numpy as np
 
 # %% auto #0
-__all__ = ['STAGES', 'ENTRY_POINT_GROUP', 'OUTPUT_KINDS', 'FlixError', 'ImageReadError', 'ImageWriteError', 'StageError',
-           'RecipeError', 'NoSubjectError', 'ModelError', 'Shot', 'stage', 'available_stages', 'get_stage',
-           'stage_params', 'run_stage', 'templates_dir', 'template_dirs', 'available_templates', 'read_template',
-           'recipe_dirs', 'available_recipes', 'Recipe', 'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path',
-           'update_benchmarks', 'sample_points', 'peak_rss_mb', 'tune_memory', 'n_cores', 'n_threads', 'thread_pool',
-           'parallel_map']
+__all__ = ['OUTCOMES', 'WRITTEN', 'STAGES', 'ENTRY_POINT_GROUP', 'OUTPUT_KINDS', 'FlixError', 'ImageReadError', 'ImageWriteError',
+           'StageError', 'RecipeError', 'RefusedError', 'NoSubjectError', 'ModelError', 'exit_code', 'json_line',
+           'status_of', 'Shot', 'stage', 'available_stages', 'get_stage', 'stage_params', 'run_stage', 'templates_dir',
+           'template_dirs', 'available_templates', 'read_template', 'recipe_dirs', 'available_recipes', 'Recipe',
+           'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path', 'update_benchmarks', 'sample_points',
+           'peak_rss_mb', 'tune_memory', 'n_cores', 'n_threads', 'thread_pool', 'parallel_map']
 
 # %% ../nbs/00_core.ipynb #fb9cfba5
 class FlixError(Exception):
@@ -30,8 +30,35 @@ class ImageReadError(FlixError):   "A file could not be read as an image."
 class ImageWriteError(FlixError):  "An output could not be written."
 class StageError(FlixError):       "An unknown stage, a bad parameter, or a stage that failed."
 class RecipeError(FlixError):      "A recipe file that is missing or malformed."
-class NoSubjectError(FlixError):   "Nothing was found on the backdrop."
+class RefusedError(FlixError):     "The input is readable but nothing can be made of it (a garment the try-on cannot dress, a back view)."
+class NoSubjectError(RefusedError): "Nothing was found on the backdrop."
 class ModelError(FlixError):       "Model weights missing or corrupt."
+
+# The outcome of one input, the same for `run`, `batch`, `watch`, `qc`, `tryon`, `ghost` and the app: status → (exit code, meaning).
+OUTCOMES = {
+    'done':      (0, "written, and (with a preset) passes its QC"),
+    'qc-failed': (3, "written, but the preset's QC fails it: the reasons are in the record (`flixnb qc` on the file says the same)"),
+    'refused':   (4, "the input is readable but nothing can be made of it (e.g. no subject found): nothing written"),
+    'failed':    (1, "not written: unreadable or unsupported input, an output that may not be replaced, a write error"),
+    'error':     (1, "not written: a bug (the exception is in the record); the run goes on"),
+}
+WRITTEN = ('done', 'qc-failed')                    # statuses that leave an output file
+_SEVERITY = ('failed', 'error', 'refused', 'qc-failed')
+
+def exit_code(results) -> int:
+    "The exit code of a run from its records (or statuses): 0 all done, else the code of the worst outcome (failed 1 > refused 4 > qc-failed 3)."
+    have = {r['status'] if isinstance(r, dict) else r for r in results}
+    return next((OUTCOMES[s][0] for s in _SEVERITY if s in have), 0)
+
+def json_line(obj, **kw) -> str:
+    "JSON text of `obj` that encodes to UTF-8 whatever its strings hold: a file name that is not UTF-8 (Python's surrogate escapes) is written with \\u escapes, which `json.loads` and `os.fsencode` turn back into the same bytes."
+    s = json.dumps(obj, ensure_ascii=False, **kw)
+    try: s.encode('utf-8'); return s
+    except UnicodeEncodeError: return json.dumps(obj, ensure_ascii=True, **kw)
+
+def status_of(e:BaseException) -> str:
+    "The outcome (a key of `OUTCOMES`) of an input whose processing raised `e`."
+    return 'refused' if isinstance(e, RefusedError) else 'failed' if isinstance(e, FlixError) else 'error'
 
 # %% ../nbs/00_core.ipynb #eb4901c5
 @dataclass

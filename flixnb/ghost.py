@@ -424,7 +424,7 @@ def ghost(shot:Shot, inside:str|None=None, mannequin:str='auto', tol:float=14.0)
 
 # %% ../nbs/24_ghost.ipynb #16fcc6d2
 def ghost_main(argv=None) -> int:
-    "`flixnb ghost FRONT INSIDE -o OUT.png [--mannequin auto|#rrggbb] [--tol 14]`: exit 0 done, 1 failed, 2 usage error."
+    "`flixnb ghost FRONT INSIDE -o OUT.png [--mannequin auto|#rrggbb] [--tol 14]`: exit 0 done, 1 failed, 2 usage error, 4 refused (nothing written)."
     from flixnb.io import load_image, save_image
     ap = argparse.ArgumentParser(prog='flixnb ghost', description="Ghost mannequin: a front shot on an invisible mannequin and "
                                  "the inside-back (neck label) shot of the same garment → one hollow garment, as an RGBA PNG.")
@@ -439,17 +439,21 @@ def ghost_main(argv=None) -> int:
     try: parse_colour(args.mannequin, '--mannequin')
     except StageError as e: return usage(str(e))
     if not 0 < args.tol < 100: return usage(f"--tol must be in (0, 100), got {args.tol}")
+    from flixnb.core import OUTCOMES, status_of
     try:
         out = run_stage(load_image(args.front), 'ghost', inside=args.inside, mannequin=args.mannequin, tol=args.tol)
+        m, g = out.meta.get('mannequin', {}), out.meta.get('ghost', {})
+        if not g.get('filled'):                 # refused: a ghost that is not one is not written
+            for w in out.meta.get('warnings', []): print(f"  warning: {w}", file=sys.stderr)
+            print(f"flixnb ghost: refused: nothing was filled (see the warnings); {args.output} not written", file=sys.stderr)
+            return OUTCOMES['refused'][0]
         p = save_image(args.output, out.image, out.alpha, inputs=(args.front, args.inside))
     except FlixError as e:
-        print(f"flixnb ghost: error: {e}", file=sys.stderr); return 1
-    m, g = out.meta.get('mannequin', {}), out.meta.get('ghost', {})
+        print(f"flixnb ghost: error: {e}", file=sys.stderr); return OUTCOMES[status_of(e)][0]
     print(f"{args.front} + {args.inside} → {p} ({out.size[0]}×{out.size[1]} RGBA)")
     if m.get('removed'): print(f"  mannequin {m['rgb']} removed: {m['share']:.1%} of the subject")
     if g.get('filled'):
         print(f"  inner layer ×{g['scale']:.3f}, {g['rotation_deg']:+.1f}°, fit {g['fit']:.2f}: "
               f"{g['coverage']:.1%} of the neck opening covered")
     for w in out.meta.get('warnings', []): print(f"  warning: {w}")
-    if not g.get('filled'): print("flixnb ghost: nothing was filled (see the warnings)", file=sys.stderr); return 1
     return 0

@@ -6,7 +6,7 @@ expanding command-line inputs; and a corpus of bad and odd inputs for everyone's
 
 # %% ../nbs/01_io.ipynb #4334a558
 from __future__ import annotations
-import os, io, re, sys, stat, errno, glob as _glob, shutil, struct, tempfile, threading, time, warnings, zlib
+import os, io, re, sys, json, stat, errno, glob as _glob, shutil, struct, tempfile, threading, time, warnings, zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
@@ -17,15 +17,17 @@ from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 from .core import Shot, ImageReadError, ImageWriteError, n_threads, parallel_map
 
 # %% auto #0
-__all__ = ['MAX_PIXELS', 'RAW_EXTS', 'IMAGE_EXTS', 'TMP_PREFIX', 'D65', 'D50', 'PRIMARIES', 'SAVE_FORMATS', 'CORPUS_COLOUR',
-           'pixel_limit', 'describe_bytes', 'rgb_to_xyz_matrix', 'srgb_decode', 'srgb_encode', 'matrix_icc',
-           'srgb_profile', 'srgb_icc_bytes', 'icc_description', 'to_srgb', 'load_image', 'atomic_write', 'encode_image',
-           'save_image', 'save_shot', 'clean_stale_temps', 'find_inputs', 'make_bad_corpus']
+__all__ = ['MAX_PIXELS', 'RAW_EXTS', 'IMAGE_EXTS', 'UNSUPPORTED_EXTS', 'TMP_PREFIX', 'D65', 'D50', 'PRIMARIES', 'SAVE_FORMATS',
+           'FACTS_NS', 'CORPUS_COLOUR', 'pixel_limit', 'describe_bytes', 'rgb_to_xyz_matrix', 'srgb_decode',
+           'srgb_encode', 'matrix_icc', 'srgb_profile', 'srgb_icc_bytes', 'icc_description', 'to_srgb', 'load_image',
+           'atomic_write', 'encode_image', 'save_image', 'save_shot', 'clean_stale_temps', 'facts_xmp', 'read_facts',
+           'find_inputs', 'make_bad_corpus']
 
 # %% ../nbs/01_io.ipynb #aff8531a
 MAX_PIXELS = 200_000_000
 RAW_EXTS = ('.cr2', '.cr3', '.nef', '.arw', '.dng', '.raf', '.orf', '.rw2', '.pef', '.srw')
 IMAGE_EXTS = ('.jpg', '.jpeg', '.jpe', '.png', '.tif', '.tiff', '.webp', '.bmp', '.gif') + RAW_EXTS
+UNSUPPORTED_EXTS = ('.heic', '.heif', '.avif', '.jxl', '.psd', '.psb')   # photos flixnb cannot read: recorded, never skipped in silence
 TMP_PREFIX = '.flixnb-tmp-'          # atomic-write temp files: hidden, recognisable, ignored by readers
 
 def pixel_limit(max_pixels:int|None=None) -> int:
@@ -473,8 +475,8 @@ def _png_encode(rgb, a=None, clear:bool=False, icc:bytes|None=None, path=None, t
 
 def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes=True, path=None, clear_transparent:bool=False,
                  xmp:str|None=None) -> list:
-    "Encode to a list of byte chunks in `fmt` (JPEG/PNG/WEBP/TIFF) with an embedded profile; `clear_transparent`: PNG colours under alpha 0 set to 0; `xmp`: an XMP packet (JPEG only)."
-    if xmp and fmt != 'JPEG': raise ImageWriteError(f"an XMP packet is written into JPEG only, not {fmt}", path)
+    "Encode to a list of byte chunks in `fmt` (JPEG/PNG/WEBP/TIFF) with an embedded profile; `clear_transparent`: PNG colours under alpha 0 set to 0; `xmp`: an XMP packet (JPEG and PNG)."
+    if xmp and fmt not in ('JPEG', 'PNG'): raise ImageWriteError(f"an XMP packet is written into JPEG and PNG only, not {fmt}", path)
     import cv2
     rgb = _as_u8_rgb(rgb, path)
     a = None if alpha is None else _as_u8_alpha(alpha, rgb.shape[:2], path)
@@ -489,7 +491,12 @@ def encode_image(rgb, alpha=None, fmt:str='JPEG', quality:int=92, icc:bool|bytes
                                 cv2.IMWRITE_JPEG_OPTIMIZE, 0, cv2.IMWRITE_JPEG_PROGRESSIVE, 0])
         if not ok: raise ImageWriteError("the JPEG encoder failed (image too large for JPEG? the limit is 65535 px a side)", path)
         return _jpeg_with_icc(buf, prof, xmp)
-    if fmt == 'PNG': return _png_encode(rgb, a, clear_transparent, prof, path)   # colours under alpha 0 → 0: ≈ 3× smaller
+    if fmt == 'PNG':                                   # colours under alpha 0 → 0: ≈ 3× smaller
+        out = _png_encode(rgb, a, clear_transparent, prof, path)
+        if xmp:                                        # before the first IDAT: readers see it without decoding the pixels
+            at = next(i for i, c in enumerate(out) if isinstance(c, bytes) and len(c) == 8 and c[4:] == b'IDAT')
+            out[at:at] = _png_chunk(b'iTXt', b'XML:com.adobe.xmp\0\0\0\0\0' + xmp.encode('utf-8'))
+        return out
     im = Image.fromarray(rgb) if a is None else Image.fromarray(np.dstack([rgb, a]), 'RGBA')
     b = io.BytesIO()
     kw = {'icc_profile': prof} if prof else {}
@@ -521,13 +528,37 @@ def save_shot(shot:Shot, path, alpha:bool|None=None, **kw) -> Path:
     return save_image(path, shot.image, shot.alpha if keep else None, inputs=inputs, **kw)
 
 def clean_stale_temps(folder, min_age_s:float=3600) -> list[Path]:
-    "Remove `.flixnb-tmp-*` files older than `min_age_s` left in `folder` by a killed process."
+    "Remove `.flixnb-tmp-*` files older than `min_age_s` left in `folder` (and below it) by a killed process."
     now, gone = time.time(), []
-    for f in Path(folder).glob(TMP_PREFIX + '*'):
+    for f in Path(folder).rglob(TMP_PREFIX + '*'):
         try:
             if now - f.lstat().st_mtime >= min_age_s: f.unlink(); gone.append(f)
         except OSError: pass
     return gone
+
+# %% ../nbs/01_io.ipynb #9a981656
+FACTS_NS = 'https://github.com/flixnb/flixnb/ns/facts/1.0/'
+
+def facts_xmp(facts:dict) -> str:
+    "An XMP packet carrying `facts` (JSON-serialisable) in the attribute `flixnb:facts`."
+    from xml.sax.saxutils import escape
+    v = escape(json.dumps(facts, sort_keys=True, separators=(',', ':')), {'"': '&quot;'})
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            f'<rdf:Description rdf:about="" xmlns:flixnb="{FACTS_NS}" flixnb:facts="{v}"/>'
+            '</rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+
+def read_facts(path) -> dict:
+    "The facts `facts_xmp` wrote into the image file at `path`; {} when it has none (or they cannot be read)."
+    from xml.sax.saxutils import unescape
+    try:
+        with Image.open(path) as im: x = im.info.get('xmp') or im.info.get('XML:com.adobe.xmp') or b''
+    except (OSError, ValueError): return {}
+    if isinstance(x, str): x = x.encode('utf-8')
+    m = re.search(rb'flixnb:facts="([^"]*)"', x)
+    if not m: return {}
+    try: return json.loads(unescape(m.group(1).decode('utf-8'), {'&quot;': '"'}))
+    except ValueError: return {}
 
 # %% ../nbs/01_io.ipynb #3b633b96
 def _file_key(p:str):
@@ -549,7 +580,10 @@ def _walk(top:str, exts) -> tuple[list, list]:
     for root, dirs, names in os.walk(top, onerror=onerror, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
         for n in sorted(names):
-            if n.startswith('.') or os.path.splitext(n)[1].lower() not in exts: continue
+            ext = os.path.splitext(n)[1].lower()
+            if not n.startswith('.') and ext in UNSUPPORTED_EXTS and ext not in exts:
+                problems.append((os.path.join(root, n), f"unsupported image format {ext[1:].upper()}: export it as JPEG, PNG or TIFF"))
+            if n.startswith('.') or ext not in exts: continue
             files.append(os.path.join(root, n))
     files.sort(key=lambda f: Path(os.path.relpath(f, top)).parts)
     return files, problems

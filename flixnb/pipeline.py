@@ -7,12 +7,11 @@ from __future__ import annotations
 import time, os, sys, json, stat, hashlib
 from collections import Counter
 from pathlib import Path
-from .core import Shot, FlixError, Recipe, load_recipe, tune_memory, NoSubjectError, ModelError
+from .core import Shot, FlixError, Recipe, load_recipe, tune_memory, RefusedError, ModelError, OUTCOMES, WRITTEN, exit_code
 
 # %% auto #0
-__all__ = ['OUTCOMES', 'WRITTEN', 'NAME_MAX', 'LEDGER', 'output_path', 'save_result', 'process_file', 'exit_code', 'unique_stems',
-           'output_stems', 'output_format', 'check_outdir', 'outputs_of', 'claim_outputs', 'process_files', 'shown',
-           'summary_table']
+__all__ = ['NAME_MAX', 'LEDGER', 'output_path', 'save_result', 'process_file', 'unique_stems', 'output_stems', 'output_format',
+           'check_outdir', 'outputs_of', 'claim_outputs', 'process_files', 'shown', 'summary_table']
 
 # %% ../nbs/30_pipeline.ipynb #7b145f67
 def output_path(stem:str, outdir, output:dict) -> Path:
@@ -48,6 +47,9 @@ def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=N
             output = {**output, **preset.output}
         out = output_path(stem or shot.name, outdir, output)
         save_result(shot, out, output, inputs=[path])
+        if preset is not None:                     # the one QC verdict: on the file as written, as `flixnb qc` gives it later
+            from flixnb.qc import qc_image
+            shot.meta['qc'] = qc_image(out, preset)
         meta = shot.meta
         qc = shot.meta.get('qc')
         if qc is not None: rec['qc'] = qc
@@ -55,7 +57,7 @@ def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=N
         rec.update(output=str(out), status='qc-failed' if failed_qc else 'done', stages={h['stage']: h['seconds'] for h in shot.history})
         if failed_qc: rec['error'] = f"QC failed ({getattr(preset, 'name', 'preset')}): " + '; '.join(map(str, qc.get('reasons', [])))
         rec['warnings'] = list(shot.meta.get('warnings', []))
-    except NoSubjectError as e:                    # the input is fine, there is nothing to make of it: refused
+    except RefusedError as e:                      # the input is fine, there is nothing to make of it: refused
         rec.update(status='refused', error=str(e) if e.path else f"{path}: {e.reason}")
     except ModelError as e:                        # not this image's fault: the caller stops the run (`fatal`)
         rec.update(error=str(e), fatal=True)
@@ -69,22 +71,7 @@ def process_file(path, recipe, outdir, stem:str|None=None, max_pixels:int|None=N
     return (rec, meta) if with_meta else rec
 
 # %% ../nbs/30_pipeline.ipynb #f28dd384
-# The outcome of one input, the same for `run`, `batch`, `watch` and the app: status → (exit code, meaning).
-OUTCOMES = {
-    'done':      (0, "written, and (with a preset) passes its QC"),
-    'qc-failed': (3, "written, but the preset's QC fails it: the reasons are in the record (`flixnb qc` on the file says the same)"),
-    'refused':   (4, "the input is readable but nothing can be made of it (e.g. no subject found): nothing written"),
-    'failed':    (1, "not written: unreadable or unsupported input, an output that may not be replaced, a write error"),
-    'error':     (1, "not written: a bug (the exception is in the record); the run goes on"),
-}
-WRITTEN = ('done', 'qc-failed')                    # statuses that leave an output file
-_SEVERITY = ('failed', 'error', 'refused', 'qc-failed')
-
-def exit_code(results) -> int:
-    "The exit code of a run from its records (or statuses): 0 all done, else the code of the worst outcome (failed 1 > refused 4 > qc-failed 3)."
-    have = {r['status'] if isinstance(r, dict) else r for r in results}
-    return next((OUTCOMES[s][0] for s in _SEVERITY if s in have), 0)
-
+# The outcome table (`OUTCOMES`, `exit_code`) lives in `flixnb.core`, shared by every command.
 def unique_stems(paths) -> list[str]:
     "Output stems for `paths`: the file's stem, with `-2`, `-3`… for repeats (in-memory uploads; files use `output_stems`)."
     seen, out = {}, []

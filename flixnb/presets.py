@@ -15,7 +15,7 @@ from .compose import place, keypoint_frame, _rgb, catalog
 
 # %% auto #0
 __all__ = ['CHOICES', 'PresetError', 'preset_dirs', 'available_presets', 'Preset', 'parse_preset', 'load_preset', 'source',
-           'plan', 'apply_preset', 'encode_to_range', 'write_preset_image', 'main']
+           'plan', 'source_sizes', 'for_set', 'apply_preset', 'encode_to_range', 'write_preset_image', 'main']
 
 # %% ../nbs/21_presets.ipynb #53112648
 class PresetError(FlixError):
@@ -43,7 +43,7 @@ CHOICES = dict(centring=('box', 'mass', 'keypoints'), shadow=('drop', 'keep', 's
 # %% ../nbs/21_presets.ipynb #c171a155
 @dataclass
 class Preset:
-    "A marketplace's image rules; callable: clipped Shot → catalog Shot (with `meta['qc']`)."
+    "A marketplace's image rules; callable: clipped Shot → catalog Shot (with `meta['compose']`); `write` puts it in a file."
     name: str
     source: str
     background: object
@@ -60,6 +60,7 @@ class Preset:
     max_upscale: float = 2.5
     qc: dict = field(default_factory=dict)
     path: str|None = None
+    fixed_canvas: bool = False            # one set, one size: never shrink the canvas per image (`for_set`)
 
     @property
     def output(self) -> dict:
@@ -174,7 +175,7 @@ def plan(shot:Shot, preset:Preset) -> dict:
         c = preset.crop or {}
         top, bottom, mode = c.get('top', 0.05), c.get('bottom', 0.95), c.get('mode', 'full')
         s, _ = keypoint_frame(kps, (W, H), top, bottom, mode)
-        k = min(1.0, max(1/s, Wm/W))
+        k = 1.0 if preset.fixed_canvas else min(1.0, max(1/s, Wm/W))
         W, H = int(round(W*k)), int(round(H*k))
         s, (ox, oy) = keypoint_frame(kps, (W, H), top, bottom, mode)
         off = (ox + x0*s, oy + y0*s)
@@ -183,7 +184,7 @@ def plan(shot:Shot, preset:Preset) -> dict:
         if preset.centring == 'keypoints': notes.append("no pose keypoints: centred by the box")
         f = preset.fill['target']
         s = f * min(W/bw, H/bh)
-        if s > 1 and (Wm, Hm) != (W, H):             # shrink the canvas before enlarging the subject
+        if s > 1 and (Wm, Hm) != (W, H) and not preset.fixed_canvas:   # shrink the canvas before enlarging the subject
             k = max(1/s, Wm/W, Hm/H)
             W, H, s = int(round(W*k)), int(round(H*k)), s*k
             s = f * min(W/bw, H/bh)
@@ -195,10 +196,38 @@ def plan(shot:Shot, preset:Preset) -> dict:
     return dict(canvas=(W, H), scale=float(s), offset=(float(off[0]), float(off[1])), box=box, extent=extent, centring=how,
                 upscale=float(max(s, 1.0)), max_upscale=float(preset.max_upscale), notes=notes)
 
+# %% ../nbs/21_presets.ipynb #b5515812
+def source_sizes(paths) -> list[tuple[int, int]]:
+    "(width, height) of each readable image in `paths`, upright (EXIF orientation), from the file headers; unreadable ones left out."
+    from PIL import Image
+    out = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                w, h = im.size
+                if im.getexif().get(0x0112, 1) in (5, 6, 7, 8): w, h = h, w
+                out.append((w, h))
+        except Exception: pass                     # an unreadable file fails on its own, with its reason, later
+    return out
+
+def for_set(preset:Preset, sizes) -> tuple[Preset, str]:
+    "(`preset` at one fixed canvas for a set of sources of pixel `sizes`, a sentence saying which and why)."
+    from dataclasses import replace
+    W, H = preset.canvas_target(); Wm, Hm = preset.canvas_min(); f = preset.fill['target']
+    k, smallest = 1.0, None
+    for w, h in sizes:
+        s = f*min(W/w, H/h)                        # the least upscale a subject from this source needs at the target
+        if s > preset.max_upscale and preset.max_upscale/s < k: k, smallest = preset.max_upscale/s, (w, h)
+    k = max(k, Wm/W, Hm/H)
+    Ws, Hs = int(round(W*k)), int(round(H*k))
+    why = (f"{Ws}×{Hs}, the preset's target" if smallest is None else
+           f"{Ws}×{Hs}, the largest the smallest source ({smallest[0]}×{smallest[1]}) supports within ×{preset.max_upscale:g}"
+           + (" (the preset's minimum)" if k > preset.max_upscale/(f*min(W/smallest[0], H/smallest[1])) + 1e-9 else ''))
+    return replace(preset, size={**preset.size, 'target': [Ws, Hs]}, fixed_canvas=True), f"catalog size for this set ({preset.name}): {why}"
+
 # %% ../nbs/21_presets.ipynb #ebcdb54a
 def apply_preset(shot:Shot, preset:Preset) -> Shot:
-    "Compose `shot` (clipped: alpha set) to `preset`'s canvas and check it: a new Shot with meta['compose'] and meta['qc']."
-    from flixnb.qc import qc_image
+    "Compose `shot` (clipped: alpha set) to `preset`'s canvas: a new Shot with meta['compose'] (checked by `flixnb.qc` once written)."
     pl = plan(shot, preset)
     image, alpha = source(shot)
     kept, synth = None, None
@@ -220,17 +249,16 @@ def apply_preset(shot:Shot, preset:Preset) -> Shot:
     out = shot.replace(image=img, alpha=None, layers={})
     out.meta['compose'] = {**pl, 'preset': preset.name, 'shadow': 'kept' if kept is not None else 'synthesised' if synth else 'none'}
     for n in pl['notes']: out.warn(n)
-    out.meta['qc'] = qc_image(img, preset, alpha=A, info=out.meta['compose'])
     out.meta['preset'] = preset.name
     return out
 
 # %% ../nbs/21_presets.ipynb #fee9fc10
 def encode_to_range(rgb:np.ndarray, quality:int=92, min_bytes:int|None=None, max_bytes:int|None=None,
-                    min_quality:int=40, fmt:str='jpg'):
+                    min_quality:int=40, fmt:str='jpg', xmp:str|None=None):
     "(chunks, nbytes, quality): JPEG chunks at `quality`, or at the searched quality landing in [min_bytes, max_bytes]."
     from flixnb.io import encode_image
     F = 'JPEG' if fmt == 'jpg' else 'PNG'
-    enc = lambda q: (c := encode_image(rgb, None, F, q), sum(len(x) for x in c))
+    enc = lambda q: (c := encode_image(rgb, None, F, q, xmp=xmp), sum(len(x) for x in c))
     chunks, n = enc(quality)
     inside = lambda m: (min_bytes is None or m >= min_bytes) and (max_bytes is None or m <= max_bytes)
     if F != 'JPEG' or inside(n): return chunks, n, quality
@@ -251,21 +279,19 @@ def encode_to_range(rgb:np.ndarray, quality:int=92, min_bytes:int|None=None, max
     return best or (*enc(100), 100)
 
 def write_preset_image(shot:Shot, path, preset:Preset, inputs=()) -> Path:
-    "Write `shot.image` as the preset says (byte range, sRGB ICC, atomic); add the file checks to `shot.meta['qc']`."
-    from flixnb.io import atomic_write
-    from flixnb.qc import file_checks, _verdict
+    """Write `shot.image` as the preset says (byte range, sRGB ICC, atomic), with the composing's facts (upscale, canvas,
+    notes) in the file's XMP for the QC that reads the file (`flixnb.qc.qc_image`)."""
+    from flixnb.io import atomic_write, facts_xmp
     o = preset.output_spec
+    c = shot.meta.get('compose') or {}
+    facts = {k: c[k] for k in ('preset', 'canvas', 'upscale', 'max_upscale', 'notes') if k in c}
     chunks, n, q = encode_to_range(shot.image, o.get('quality', 92), o.get('min_bytes'), o.get('max_bytes'),
-                                   o.get('min_quality', 40), o.get('format', 'jpg'))
+                                   o.get('min_quality', 40), o.get('format', 'jpg'), xmp=facts_xmp(facts) if facts else None)
     def w(t):
         with open(t, 'wb') as f:
             for c in chunks: f.write(c)
     p = atomic_write(path, w, inputs)
     shot.meta['file'] = dict(bytes=n, quality=q)
-    if shot.meta.get('qc') is not None:
-        qc = shot.meta['qc']; qc['file'] = str(p)
-        qc['checks'].update(file_checks(p, preset))
-        qc.update(_verdict(qc['checks']))
     return p
 
 # %% ../nbs/21_presets.ipynb #9bbf4d96

@@ -8,11 +8,13 @@ from __future__ import annotations
 import os, sys, json, io, base64, argparse, time, html
 from pathlib import Path
 import numpy as np, cv2
-from .core import FlixError, Shot
+from .core import FlixError, Shot, json_line
 from .compose import _rgb
+from .io import read_facts
+from .presets import load_preset
 
 # %% auto #0
-__all__ = ['QC_DEFAULTS', 'WORK', 'border_colour', 'subject_mask', 'geometry', 'blur_score', 'halo_score', 'clipping',
+__all__ = ['QC_DEFAULTS', 'WORK', 'verdict', 'border_colour', 'subject_mask', 'geometry', 'blur_score', 'halo_score', 'clipping',
            'file_checks', 'qc_image', 'defect_corpus', 'write_report', 'main', 'bench_compose']
 
 # %% ../nbs/22_qc.ipynb #c4524434
@@ -24,8 +26,8 @@ def _ck(ok, value, limit, reason=''):
     "One check's result."
     return dict(**{'pass': None if ok is None else bool(ok)}, value=value, limit=limit, reason='' if ok in (True, None) else reason)
 
-def _verdict(checks:dict) -> dict:
-    "pass and reasons from a dict of checks."
+def verdict(checks:dict) -> dict:
+    "The one verdict: pass and reasons from a dict of checks (a check that is None was not applicable)."
     failed = [c['reason'] for c in checks.values() if c['pass'] is False]
     return {'pass': not failed, 'reasons': failed}
 
@@ -154,15 +156,17 @@ def _load_for_qc(src):
         return np.asarray(im.convert('RGB'))
 
 def qc_image(src, preset, alpha:np.ndarray|None=None, info:dict|None=None) -> dict:
-    "Check an image (a path or an H×W×3 uint8 array) against `preset`: {file, pass, reasons, checks, warnings}."
-    from flixnb.presets import load_preset
+    """Check an image (a path or an H×W×3 uint8 array) against `preset`: {file, pass, reasons, checks, warnings}. For a
+    file, `info` (what the composing knew: the upscale it needed) comes from the file's own facts (`read_facts`), so a run's
+    verdict on the file it wrote and `flixnb qc` on that file later are one verdict, from this one function."""
     preset = load_preset(preset)
+    if info is None and not isinstance(src, np.ndarray): info = read_facts(src) or None
     q = {**QC_DEFAULTS, **(preset.qc or {})}
     fname = str(src) if not isinstance(src, np.ndarray) else None
     try: img = src if isinstance(src, np.ndarray) else _load_for_qc(src)
     except Exception as e:
         c = {'readable': _ck(False, None, None, f"cannot read the image: {e}")}
-        return dict(file=fname, **_verdict(c), checks=c, warnings=[])
+        return dict(file=fname, **verdict(c), checks=c, warnings=[])
     H, W = img.shape[:2]
     s = min(1.0, WORK/max(H, W))
     small = cv2.resize(img, (max(1, round(W*s)), max(1, round(H*s))), interpolation=cv2.INTER_AREA) if s < 1 else img
@@ -234,7 +238,7 @@ def qc_image(src, preset, alpha:np.ndarray|None=None, info:dict|None=None) -> di
     touch = bool(edge.any())
     C['touching'] = _ck(not touch or q['touching'], touch, False, "the subject touches the frame")
     warnings = list((info or {}).get('notes', []))
-    return dict(file=fname, **_verdict(C), checks=C, warnings=warnings)
+    return dict(file=fname, **verdict(C), checks=C, warnings=warnings)
 
 # %% ../nbs/22_qc.ipynb #8aafe2f8
 def defect_corpus(folder, shot:Shot|None=None, preset='amazon-main') -> dict[str, tuple[Path, str]]:
@@ -353,7 +357,7 @@ img{{max-width:160px}}</style></head><body><h1>{e(title)}</h1><p>{npass} of {len
 
 # %% ../nbs/22_qc.ipynb #66f83d68
 def main(argv=None) -> int:
-    "flixnb qc PATH... --preset NAME [--json] [--report DIR]: exit 0 if all pass, 1 if any fails, 2 on a usage error."
+    "flixnb qc PATH... --preset NAME [--json] [--report DIR]: exit as the outcome table says (0 all pass, 3 a QC failure, 1 an unreadable file, 2 a usage error)."
     ap = argparse.ArgumentParser(prog='flixnb qc', description="Check images (from anywhere) against a marketplace preset's rules.")
     ap.add_argument('inputs', nargs='+', metavar='PATH', help='image files, folders or globs')
     ap.add_argument('--preset', required=True, help='preset name (see `flixnb presets`) or a YAML path')
@@ -369,10 +373,11 @@ def main(argv=None) -> int:
     results = [dict(file=str(p), **{'pass': False, 'reasons': [why]}, checks={}, warnings=[]) for p, why in problems]
     results += [qc_image(p, preset) for p in paths]
     for r in results:
-        if args.json: print(json.dumps({'file': r['file'], 'pass': r['pass'], 'reasons': r['reasons']}, ensure_ascii=False))
+        if args.json: print(json_line({'file': r['file'], 'pass': r['pass'], 'reasons': r['reasons']}))
         else: print(f"{'PASS' if r['pass'] else 'FAIL'}  {r['file']}" + ''.join(f"\n      {x}" for x in r['reasons']))
     if args.report: print(f"report: {write_report(results, args.report, f'flixnb QC — {preset.name}')}", file=sys.stderr)
-    return 0 if all(r['pass'] for r in results) else 1
+    from flixnb.core import exit_code
+    return exit_code(['done' if r['pass'] else 'failed' if 'readable' in r['checks'] or not r['checks'] else 'qc-failed' for r in results])
 
 # %% ../nbs/22_qc.ipynb #8bfd4129
 def bench_compose(argv=None) -> int:
@@ -390,16 +395,16 @@ def bench_compose(argv=None) -> int:
     t_c, t_q, t_e = [], [], []
     for _ in range(args.runs):
         t0 = time.perf_counter(); out = P(s); t1 = time.perf_counter()
-        qc_image(out.image, P); t2 = time.perf_counter()
+        qc = qc_image(out.image, P, info=out.meta['compose']); t2 = time.perf_counter()
         o = P.output_spec; encode_to_range(out.image, o.get('quality', 92), o.get('min_bytes'), o.get('max_bytes')); t3 = time.perf_counter()
         t_c.append(t1 - t0); t_q.append(t2 - t1); t_e.append(t3 - t2)
     med = lambda v: float(np.median(v))
-    ok = out.meta['qc']['pass']
+    ok = qc['pass']
     md = (f"Compose + QC of a {s.size[0]}×{s.size[1]} ({s.megapixels:.1f} MP) built-in sample `{args.sample}` to `{P.name}` "
           f"({out.size[0]}×{out.size[1]}), median of {args.runs} runs; target ≤ 0.5 s.\n\n"
-          f"| step | seconds |\n|---|---|\n| preset: plan + compose + QC (with alpha) | {med(t_c):.3f} |\n"
-          f"| QC alone, from pixels (no alpha) | {med(t_q):.3f} |\n| JPEG encode (q {P.output_spec.get('quality')}) | {med(t_e):.3f} |\n\n"
-          f"QC verdict: {'pass' if ok else 'FAIL: ' + '; '.join(out.meta['qc']['reasons'])}. Command: `flixnb bench compose`.")
+          f"| step | seconds |\n|---|---|\n| preset: plan + compose | {med(t_c):.3f} |\n"
+          f"| QC, from pixels | {med(t_q):.3f} |\n| JPEG encode (q {P.output_spec.get('quality')}) | {med(t_e):.3f} |\n\n"
+          f"QC verdict: {'pass' if ok else 'FAIL: ' + '; '.join(qc['reasons'])}. Command: `flixnb bench compose`.")
     print(md)
     if not args.no_write: print(f"written to {update_benchmarks('compose', md)}", file=sys.stderr)
     return 0

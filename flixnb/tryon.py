@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import cv2
 
-from .core import Shot, FlixError, NoSubjectError, StageError
+from .core import Shot, FlixError, NoSubjectError, StageError, json_line
 
 def ssim(a:np.ndarray, b:np.ndarray, data_range:float=255.0, sigma:float=1.5, win:int=11) -> float:
     "Mean SSIM (Wang et al. 2004: Gaussian window σ=1.5, 11×11, K1=0.01, K2=0.03), averaged over channels."
@@ -771,8 +771,9 @@ def main(argv=None) -> int:
     if shipped_weights(): print(f"note: {WEIGHTS_NOTICE}", file=sys.stderr)
     paths, probs = find_inputs(args.garments)
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
-    nerr = 0
-    for p, why in probs: print(f"error: {p}: {why}", file=sys.stderr); nerr += 1
+    from flixnb.core import exit_code, status_of
+    statuses = []
+    for p, why in probs: print(f"error: {p}: {why}", file=sys.stderr); statuses.append('failed')
     from flixnb.pipeline import output_stems
     report = {}
     for p, stem in zip(paths, output_stems(paths, args.garments)):      # the naming rule of `flixnb run`: no two garments share an output
@@ -788,8 +789,10 @@ def main(argv=None) -> int:
                 names.append(str(dest.relative_to(out))); print(f"{dest}: {words}")
             report[stem] = [dict(file=nm, model=info['model'], explanation=w, accessories=info['accessories'], warnings=info['warnings'])
                                     for nm, (_, w, info) in zip(names, res)]
+            statuses.append('done')
         except FlixError as e:
-            print(f"error: {e}", file=sys.stderr); nerr += 1; report[stem] = dict(error=str(e))
-    txt = json.dumps(report, indent=1, ensure_ascii=False)
+            st = status_of(e); statuses.append(st)
+            print(f"{'refused' if st == 'refused' else 'error'}: {e}", file=sys.stderr); report[stem] = dict(error=str(e), status=st)
+    txt = json_line(report, indent=1)
     atomic_write(out/'styling.json', lambda t: Path(t).write_text(txt, encoding='utf-8'))
-    return 1 if nerr else 0
+    return exit_code(statuses)

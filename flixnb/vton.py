@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools, hashlib, io, json, math, os, sys, tempfile, time
 from pathlib import Path
 import numpy as np, cv2
-from .core import FlixError, ModelError, data_dir
+from .core import FlixError, ModelError, RefusedError, OUTCOMES, exit_code, data_dir
 
 # %% auto #0
 __all__ = ['H', 'W', 'LIP', 'GARMENT', 'ARMS', 'HEAD', 'FLIP_LIP', 'REPORT_LABELS', 'WEIGHTS_NOTICE', 'FILES', 'THIGH',
@@ -549,8 +549,8 @@ def parse_person(image:np.ndarray, net=None, path=None, check:bool=True) -> np.n
         lab[ys, xs] = sub[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
     if check:
         body = (lab > 0).mean()
-        if body < 0.03: raise FlixError(f"no person found in the photo (the parser labels {body:.1%} of it as a person)", path)
-        if (lab == 13).sum() < 0.003*(lab > 0).sum(): raise FlixError("no face found: the try-on needs a front or three-quarter view with the head in the frame (a back view or a cropped head cannot be dressed)", path)
+        if body < 0.03: raise RefusedError(f"no person found in the photo (the parser labels {body:.1%} of it as a person)", path)
+        if (lab == 13).sum() < 0.003*(lab > 0).sum(): raise RefusedError("no face found: the try-on needs a front or three-quarter view with the head in the frame (a back view or a cropped head cannot be dressed)", path)
     return lab
 
 # %% ../nbs/45_vton.ipynb #8900953d
@@ -579,7 +579,7 @@ def dress(person:np.ndarray, parse:np.ndarray, cloth:np.ndarray, cloth_alpha:np.
     h0, w0 = person.shape[:2]
     if parse.shape != (h0, w0): raise ValueError(f"parse {parse.shape} and person {person.shape[:2]} differ in size")
     g = np.isin(parse, GARMENT)
-    if g.sum() < 100*(h0*w0)/(H*W): raise FlixError("the person photo shows no upper garment to replace (the parser finds none)", path)
+    if g.sum() < 100*(h0*w0)/(H*W): raise RefusedError("the person photo shows no upper garment to replace (the parser finds none)", path)
     if (parse == 6).sum() > 0.5*g.sum() and np.isin(parse, (9, 12)).sum() < 0.1*g.sum():
         raise FlixError("the model photo wears a dress: a top needs a photo with separate trousers or a skirt", path)
     if (np.asarray(cloth_alpha) > 0.5).sum() < 200*(cloth.shape[0]*cloth.shape[1])/(H*W): raise FlixError("no garment in the product photo (its mask is empty)", garment_path)
@@ -654,7 +654,7 @@ REFUSED_CATEGORIES = {'trousers': 'trousers', 'skirt': 'skirts', 'dress': 'dress
 def refuse_category(g, path=None):
     "A `FlixError` naming `path` when the analysed garment `g` is not one the try-on networks learned to dress (tops)."
     if g.category in REFUSED_CATEGORIES:
-        raise FlixError(f"the try-on model dresses tops only; this garment looks like {g.category} ({g.reasons.get('category', '')}) — "
+        raise RefusedError(f"the try-on model dresses tops only; this garment looks like {g.category} ({g.reasons.get('category', '')}) — "
                         f"{REFUSED_CATEGORIES[g.category]} are refused rather than drawn badly", path)
 
 def garment_cutout(path) -> tuple[np.ndarray, np.ndarray, object]:
@@ -706,11 +706,11 @@ def tryon_pair(person_path, garment_path, out_path, shading:float=0.7) -> dict:
     return dict(info, category=g.category)
 
 def tryon_pairs(pairs, persons, garments, out, shading:float=0.7, log=print, progress:bool=True) -> dict:
-    "Paired mode over a pairs list; → {'done': [(person, garment, file)], 'failed': [(person, garment, reason)]}."
+    "Paired mode over a pairs list; → {'done': [(person, garment, file)], 'refused': [(person, garment, reason)], 'failed': [...]}: refused = readable, but not something the models can dress."
     persons, garments, out = Path(persons), Path(garments), Path(out)
     lst = read_pairs(pairs)
     out.mkdir(parents=True, exist_ok=True)
-    done, failed = [], []
+    done, refused, failed = [], [], []
     it = lst
     if progress:
         from tqdm.auto import tqdm
@@ -720,14 +720,16 @@ def tryon_pairs(pairs, persons, garments, out, shading:float=0.7, log=print, pro
         try:
             tryon_pair(persons/pp, garments/gg, dest, shading)
             done.append((pp, gg, str(dest)))
+        except RefusedError as e:
+            refused.append((pp, gg, str(e))); log(f"refused: {pp} + {gg}: {e}")
         except FlixError as e:
             failed.append((pp, gg, str(e))); log(f"error: {pp} + {gg}: {e}")
         except Exception as e:                     # a bug of ours on one pair: named, and the list goes on
             failed.append((pp, gg, f"unexpected {type(e).__name__}: {e}")); log(f"error: {pp} + {gg}: unexpected {type(e).__name__}: {e}")
-    return dict(done=done, failed=failed)
+    return dict(done=done, refused=refused, failed=failed)
 
 def pairs_main(argv=None) -> int:
-    "`flixnb tryon --pairs LIST --persons DIR --garments DIR -o OUT`: 0 all done, 1 some pairs failed, 2 usage error or weights missing/corrupt."
+    "`flixnb tryon --pairs LIST --persons DIR --garments DIR -o OUT`: exit as the outcome table says (0 all done, 1 a pair failed, 4 refused, 2 usage error or weights missing/corrupt)."
     import argparse
     ap = argparse.ArgumentParser(prog='flixnb tryon --pairs', description="Paired mode: put each listed garment on its listed person photo.")
     ap.add_argument('--pairs', required=True, help="text file: 'person garment' per line (file names in --persons / --garments)")
@@ -744,8 +746,8 @@ def pairs_main(argv=None) -> int:
     except FlixError as e: print(f"flixnb tryon: error: {e}", file=sys.stderr); return 2
     if shipped_weights(): print(f"note: {WEIGHTS_NOTICE}", file=sys.stderr)
     res = tryon_pairs(a.pairs, a.persons, a.garments, a.out, a.shading, log=lambda m: print(m, file=sys.stderr), progress=not a.quiet)
-    print(f"{len(res['done'])} done, {len(res['failed'])} failed → {a.out}")
-    return 1 if res['failed'] else 0
+    print(f"{len(res['done'])} done, {len(res['refused'])} refused, {len(res['failed'])} failed → {a.out}")
+    return exit_code(['done']*len(res['done']) + ['refused']*len(res['refused']) + ['failed']*len(res['failed']))
 
 # %% ../nbs/45_vton.ipynb #040d1860
 def _mean(rows, k): return float(np.nanmean([r[k] for r in rows])) if rows else float('nan')

@@ -23,7 +23,8 @@ KW = dict(sample_name='(none)', sample_mp=1, recipe='catalog-basic', preset_name
 
 @pytest.fixture(scope='module')
 def server(tmp_path_factory):
-    cfg = AppConfig(workdir=tmp_path_factory.mktemp('app'), max_file_bytes=2_000_000, preview=384, max_zip_ratio=100)
+    cfg = AppConfig(workdir=tmp_path_factory.mktemp('app'), max_file_bytes=2_000_000, preview=384, max_zip_ratio=100,
+                    library_roots=(tmp_path_factory.getbasetemp(),))       # the tests' libraries live under pytest's temp folder
     demo = launch(cfg, port=None, block=False, quiet=True)
     yield demo, cfg
     demo.close()
@@ -196,3 +197,7 @@ def test_tryon_no_library(client, server, tmp_path):
     gallery, md, files = client.predict(file=None, sample_name='tee-navy-white', library=str(tmp_path), stance='front',
                                         api_name='/tryon')
     assert gallery == [] and 'is empty' in md and 'flixnb library add' in md, md
+    # a folder outside the served roots: one answer whether it exists or not (the field cannot probe the server's disk)
+    answers = [client.predict(file=None, sample_name='tee-navy-white', library=lib, stance='(any)', api_name='/tryon')[1]
+               for lib in ('/etc', '/no/such/folder', 'relative/lib', str(tmp_path / '..' / '..' / '..' / '..' / 'etc'))]
+    assert all('only from the folders it was started with' in a for a in answers) and 'no such folder' not in ''.join(answers), answers

@@ -156,3 +156,85 @@ def test_int8_model_is_checked(photos, tmp_path):
     d = tmp_path / 'in'; put(d, ['a.jpg', 'b.jpg'], photos)
     p = run('run', d, '-o', tmp_path / 'o', '--recipe', r, '-q', env={'FLIXNB_MODELS': str(cache)})
     assert p.returncode == 2 and 'flixnb models fetch u2netp --int8' in p.stderr, p.stdout + p.stderr
+
+
+# 3. any byte string a file system allows as a name
+@pytest.mark.skipif(sys.platform != 'linux', reason='file names as raw bytes: Linux')
+def test_name_that_is_not_utf8(photos, quick, tmp_path):
+    d = tmp_path / 'in'; d.mkdir()
+    (d / 'ok.jpg').write_bytes(photos[0])
+    with open(os.path.join(os.fsencode(d), b'caf\xe9.jpg'), 'wb') as f: f.write(photos[1])     # Latin-1 bytes
+    strict = {'LC_ALL': 'C.UTF-8', 'PYTHONIOENCODING': 'utf-8:strict'}
+    p = run('run', d, '-o', tmp_path / 'o', '--recipe', quick, '-q', env=strict)
+    assert p.returncode == 0 and 'Traceback' not in p.stderr and 'caf\\xe9.jpg' in p.stdout, p.stdout + p.stderr
+    assert os.path.isfile(os.path.join(os.fsencode(tmp_path / 'o'), b'caf\xe9.jpg'))
+    from flixnb.batch import Manifest
+    for extra in ([], ['--no-notebook', '--workers', '1']):          # through the papermill notebook, and without it
+        out = tmp_path / f'b{len(extra)}'
+        p = run('batch', d, out, '--recipe', quick, *extra, env=strict)
+        assert p.returncode == 0 and '2 done' in p.stdout and 'Traceback' not in p.stderr, p.stdout + p.stderr
+        rs = Manifest(out / 'manifest.jsonl').records()
+        assert sorted(os.fsencode(Path(r['input']).name) for r in rs) == [b'caf\xe9.jpg', b'ok.jpg']
+        assert all(os.path.isfile(os.fsencode(r['output'])) for r in rs)
+        p = run('batch', d, out, '--recipe', quick, *extra, env=strict)                 # a rerun: nothing redone, no crash
+        assert p.returncode == 0 and '2 already done' in p.stdout + p.stderr, p.stdout + p.stderr
+    odd = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b'sh\xf6ot')))          # the input folder's own name
+    shutil.copytree(d, odd)
+    p = run('batch', odd, tmp_path / 'b-odd', '--recipe', quick, env=strict)          # not a notebook parameter: run directly
+    assert p.returncode == 0 and 'without the notebook' in p.stderr, p.stdout + p.stderr
+
+
+# 4. one QC verdict: the run's is `flixnb qc`'s on the same file
+def test_run_verdict_is_qc_verdict(photos, quick, tmp_path):
+    from flixnb.samples import write_samples
+    d = tmp_path / 'in'; put(d, ['small.jpg'], photos)
+    write_samples(d, names=['tee-navy-white', 'trousers-denim-green'], mp=2, with_alpha=False)
+    p = run('run', d, '-o', tmp_path / 'o', '--recipe', quick, '--preset', 'amazon-main', '-q', '--json')
+    ran = {Path(r['output']).name: (r['qc']['pass'], r['qc']['reasons']) for r in recs(p)}
+    q = run('qc', tmp_path / 'o', '--preset', 'amazon-main', '--json')
+    checked = {Path(r['file']).name: (r['pass'], r['reasons']) for r in recs(q)}
+    assert ran == checked and len(ran) == 3, (ran, checked)
+    assert ran['small.jpg'][0] is False and any('upscaled' in x for x in ran['small.jpg'][1])   # a fact read from the file
+    assert p.returncode == q.returncode == 3                                                   # qc-failed, both
+
+
+# 6. nothing skipped in silence; a killed run's temp files cleaned
+def test_unsupported_file_is_recorded(photos, quick, tmp_path):
+    d = tmp_path / 'in'; put(d, ['a.jpg'], photos); (d / 'IMG_0001.HEIC').write_bytes(b'\0\0\0\x18ftypheic')
+    p = run('run', d, '-o', tmp_path / 'o', '--recipe', quick, '-q', '--json')
+    st = {Path(r['input']).name: (r['status'], r['error']) for r in recs(p)}
+    assert st['a.jpg'][0] == 'done' and st['IMG_0001.HEIC'][0] == 'failed' and 'unsupported image format HEIC' in st['IMG_0001.HEIC'][1], st
+    assert p.returncode == 1
+
+
+def test_stale_temp_files_are_cleaned(photos, quick, tmp_path):
+    d = tmp_path / 'in'; put(d, ['a.jpg'], photos)
+    o = tmp_path / 'o'; (o / 'sub').mkdir(parents=True)
+    old = [o / '.flixnb-tmp-a.x1.jpg', o / 'sub' / '.flixnb-tmp-b.x2.jpg']; young = o / '.flixnb-tmp-c.x3.jpg'
+    for f in old + [young]: f.write_bytes(b'\xff\xd8 truncated')
+    for f in old: os.utime(f, (1e9, 1e9))                          # left by a run killed long ago
+    p = run('run', d, '-o', o, '--recipe', quick, '-q')
+    assert p.returncode == 0 and not any(f.exists() for f in old) and young.exists()   # a live write's temp file is left alone
+
+
+# issue 20: one catalog set, one size per preset — a run, and a batch with its reruns
+def test_one_size_per_set(quick, tmp_path):
+    from flixnb.samples import write_samples
+    from PIL import Image
+    d = tmp_path / 'in'
+    write_samples(d / 'big', names=['tee-navy-white'], mp=3, with_alpha=False)
+    write_samples(d / 'small', names=['tee-navy-white', 'trousers-denim-green'], mp=0.4, with_alpha=False)
+    p = run('run', d, '-o', tmp_path / 'o', '--recipe', quick, '--preset', 'zalando', '-q', '--json')
+    sizes = {Image.open(r['output']).size for r in recs(p)}
+    assert len(recs(p)) == 3 and len(sizes) == 1, (sizes, p.stderr)
+    assert 'catalog size for this set (zalando)' in p.stderr, p.stderr
+    b = tmp_path / 'b'
+    p = run('batch', d / 'big', b, '--no-notebook', '--workers', '1', '--recipe', quick, '--preset', 'zalando')
+    assert p.returncode in (0, 3) and "the preset's target" in p.stderr, p.stdout + p.stderr
+    first = json.loads((b / 'catalog-set.json').read_text())['canvas']
+    p = run('batch', d, b, '--no-notebook', '--workers', '1', '--recipe', quick, '--preset', 'zalando')   # smaller photos join
+    assert 'fixed when the batch started' in p.stderr, p.stderr
+    from flixnb.batch import Manifest
+    outs = {Image.open(r['output']).size for r in Manifest(b / 'manifest.jsonl').latest().values() if r.get('output')}
+    assert outs == {tuple(first)}, (outs, first)
+    assert json.loads((b / 'batch-summary.json').read_text())['catalog_size'] == first

@@ -29,5 +29,5 @@ def test_report(corpus, tmp_path):
 def test_cli_json(corpus, capsys):
     rc = main([str(corpus['clean'][0]), str(corpus['grey-background'][0]), '--preset', 'amazon-main', '--json'])
     out = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
-    assert rc == 1 and [o['pass'] for o in out] == [True, False]
+    assert rc == 3 and [o['pass'] for o in out] == [True, False]      # 3: qc-failed, the outcome table's code
     assert set(out[0]) == {'file', 'pass', 'reasons'} and 'background' in out[1]['reasons'][0]

@@ -143,9 +143,9 @@ def test_tryon_cli_refusals_in_json(toy, tmp_path):
     s = make_sample('trousers', width=600, height=800)
     cv2.imwrite(str(tmp_path/'khaki.jpg'), s.image[..., ::-1])
     assert main([str(tmp_path/'khaki.jpg'), '--library', str(toy), '-o', str(tmp_path/'out'), '--n', '0']) == 2
-    assert main([str(tmp_path/'khaki.jpg'), '--library', str(toy), '-o', str(tmp_path/'out'), '--n', '2']) == 1
+    assert main([str(tmp_path/'khaki.jpg'), '--library', str(toy), '-o', str(tmp_path/'out'), '--n', '2']) == 4      # refused (outcome table)
     rep = json.loads((tmp_path/'out'/'styling.json').read_text())['khaki']
-    assert 'tops only' in rep['error'] and not (tmp_path/'out'/'khaki.jpg').exists()
+    assert 'tops only' in rep['error'] and rep['status'] == 'refused' and not (tmp_path/'out'/'khaki.jpg').exists()
 
 OOTD = data_dir()/'ootd'
 
@@ -186,7 +186,7 @@ def test_paired_mode_cli(tmp_path):
     for p, c in pairs:
         f = tmp_path/'out'/f"{Path(p).stem}__{Path(c).stem}.jpg"
         assert f.is_file() and Image.open(f).size == Image.open(VP/'person'/p).size and is_generated(f)
-    assert '2 done, 2 failed' in r.stdout
+    assert '2 done, 1 refused, 1 failed' in r.stdout                        # no person: refused (4); a missing file: failed (1)
 
 @pytest.mark.skipif(not (VP/'pairs.txt').is_file(), reason='viton-pairs absent (FLIXNB_DATA)')
 def test_paired_mode_bad_weights_and_lists(tmp_path):

@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""The house's import graph: modules, edges, cycles, and private names imported across modules (issue 18).
+
+`python tools/check_imports.py` prints the figures; `--strict` exits 1 when there is a cycle or a private import
+(what CI will enforce once the restructure lands). Every import counts, function-local ones included: a lazy import
+is still a dependency."""
+import ast, sys
+from pathlib import Path
+
+PKG = 'flixnb'
+root = Path(__file__).resolve().parents[1]/PKG
+
+def module_name(p: Path) -> str:
+    rel = p.relative_to(root.parent).with_suffix('')
+    parts = list(rel.parts)
+    if parts[-1] == '__init__': parts = parts[:-1]
+    return '.'.join(parts)
+
+def imports(p: Path):
+    "(target module, imported name or None, line) for every flixnb import in the file."
+    me = module_name(p); pkg = me if p.name == '__init__.py' else me.rsplit('.', 1)[0]
+    tree = ast.parse(p.read_text(encoding='utf-8'))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.split('.'); base = base[:len(base) - (node.level - 1)]
+                mod = '.'.join(base + ([node.module] if node.module else []))
+            else: mod = node.module or ''
+            if not mod.startswith(PKG): continue
+            for a in node.names: yield mod, a.name, node.lineno
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith(PKG + '.'): yield a.name, None, node.lineno
+
+def graph():
+    files = sorted(f for f in root.rglob('*.py') if f.name != '_modidx.py')
+    mods = {module_name(f): f for f in files}
+    edges, private = {}, []
+    for m, f in mods.items():
+        for tgt, name, line in imports(f):
+            if tgt not in mods and name and f"{tgt}.{name}" in mods: tgt = f"{tgt}.{name}"; name = None   # from pkg import module
+            if tgt == m or tgt not in mods: continue
+            edges.setdefault(m, set()).add(tgt)
+            if name and name.startswith('_') and not name.startswith('__'): private.append((m, tgt, name, line))
+    return mods, edges, private
+
+def cycles(mods, edges):
+    "Strongly connected components with more than one module (Tarjan)."
+    index, low, stack, on, out, n = {}, {}, [], set(), [], [0]
+    def visit(v):
+        index[v] = low[v] = n[0]; n[0] += 1; stack.append(v); on.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index: visit(w); low[v] = min(low[v], low[w])
+            elif w in on: low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop(); on.discard(w); comp.append(w)
+                if w == v: break
+            if len(comp) > 1: out.append(sorted(comp))
+    sys.setrecursionlimit(10000)
+    for v in sorted(mods):
+        if v not in index: visit(v)
+    return out
+
+if __name__ == '__main__':
+    mods, edges, private = graph()
+    cyc = cycles(mods, edges)
+    lines = sum(len(f.read_text(encoding='utf-8').splitlines()) for f in mods.values())
+    print(f"{len(mods)} modules, {lines} lines, {sum(map(len, edges.values()))} import edges, "
+          f"{len(cyc)} import cycle(s), {len(private)} private name(s) imported across modules")
+    for c in cyc: print("  cycle: " + ' ↔ '.join(c))
+    for m, t, n, l in private: print(f"  private: {m}:{l} imports {t}.{n}")
+    if '--strict' in sys.argv and (cyc or private): sys.exit(1)
