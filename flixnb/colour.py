@@ -266,8 +266,11 @@ def swatch_reference(img:np.ndarray, centre:float=0.5) -> dict:
 # %% ../nbs/23_colour.ipynb #01396f69
 @stage("match_swatch")
 def match_swatch(shot:Shot, swatch=None, strength:float=1.0, lightness:float=1.0, max_delta_e:float=25.0,
-                 centre:float=0.5) -> Shot:
-    "Move the garment's colour toward a reference swatch photo in Lab (shading kept); ΔE2000 before/after in meta."
+                 centre:float=0.5, fabric_ab:float=12.0, fabric_l:float=30.0) -> Shot:
+    """Move the garment's base fabric toward a reference swatch photo in Lab (shading kept); ΔE2000 before/after in meta.
+    Only the base fabric moves: a pixel whose a*b* lie more than `fabric_ab` from the fabric's, or whose lightness lies
+    more than `fabric_l` from it (a white print on navy, a contrast trim), keeps its colour (a soft falloff over the next
+    10 units); `meta['colour']['match_swatch']['fabric_share']` says how much of the garment moved."""
     path = shot.meta.get('path')
     if swatch is None: raise StageError("match_swatch: give swatch: a photo of the reference swatch (a path or an image array)")
     s, ls = _check_strength(strength, 'match_swatch: strength'), _check_strength(lightness, 'match_swatch: lightness')
@@ -300,7 +303,7 @@ def match_swatch(shot:Shot, swatch=None, strength:float=1.0, lightness:float=1.0
     shift = (s*(sw_lab[1:] - g_lab[1:])).astype(np.float32)
     x0, y0, x1, y1 = alpha_bbox(a, 0.0)
     out.image = shot.image.copy()
-    oog = n_core = 0
+    oog = n_core = 0; n_fab = 0.0
     for r0 in range(y0, y1, 512):                       # bands of rows: bounded memory on large shots
         r1 = min(y1, r0 + 512)
         img, al = shot.image[r0:r1, x0:x1], a[r0:r1, x0:x1]
@@ -311,14 +314,18 @@ def match_swatch(shot:Shot, swatch=None, strength:float=1.0, lightness:float=1.0
         w = np.clip((lab[..., 0] + 16)/np.float32(g_lab[0] + 16), 0, 2)[..., None]  # a*, b* shrink in shadow
         new[..., 1:] = lab[..., 1:] + shift*w
         nl = lab_to_linear(new)
+        # the base fabric only: prints, trims and labels of another colour or lightness keep theirs
+        dab = np.linalg.norm(lab[..., 1:] - g_lab[1:].astype(np.float32), axis=-1)
+        fab = np.clip(1 - (dab - fabric_ab)/10, 0, 1)*np.clip(1 - (np.abs(lab[..., 0] - np.float32(g_lab[0])) - fabric_l)/10, 0, 1)
         c = al >= 0.9
-        oog += int(((nl < -2e-3) | (nl > 1 + 2e-3)).any(-1)[c].sum()); n_core += int(c.sum())
-        res = img + (linear_to_srgb(nl, np.float32)*255 - img)*al[..., None]
+        oog += int(((nl < -2e-3) | (nl > 1 + 2e-3)).any(-1)[c].sum()); n_core += int(c.sum()); n_fab += float(fab[c].sum())
+        res = img + (linear_to_srgb(nl, np.float32)*255 - img)*(al*fab)[..., None]
         out.image[r0:r1, x0:x1] = np.clip(np.rint(res), 0, 255).astype(np.uint8)
     a_lab, _ = _lab_stats(out.image[core])
     rec.update(applied=True, garment_lab_after=[round(float(v), 3) for v in a_lab],
                delta_e_after=round(delta_e2000(a_lab, sw_lab), 3), luminance_ratio=round(float(ratio), 4),
                shift_ab=[round(float(v), 3) for v in shift], out_of_gamut=round(oog/max(n_core, 1), 4),
+               fabric_share=round(n_fab/max(n_core, 1), 4),
                garment_pixels=int(core.sum()))
     return _colour_meta(shot, out, 'match_swatch', rec)
 
@@ -330,8 +337,9 @@ def colour_main(argv=None) -> int:
     ap.add_argument('image', help='the garment photo'); ap.add_argument('--swatch', required=True, help='a photo of the reference swatch')
     ap.add_argument('-o', '--output', required=True, help='output image (.jpg, .png, …)')
     ap.add_argument('--alpha', help="the garment's alpha (a greyscale image); default: the image's own, or keyed off the backdrop")
-    ap.add_argument('--white-balance', nargs='?', const='auto', default=None, metavar='TARGET',
-                    help="neutralise the backdrop first (TARGET: auto, a grey level or '#rrggbb') [auto]")
+    ap.add_argument('--white-balance', nargs='?', const='auto', default='auto', metavar='TARGET',
+                    help="neutralise the backdrop first (TARGET: auto, a grey level or '#rrggbb') [on, auto]")
+    ap.add_argument('--no-white-balance', action='store_true', help="keep the backdrop's colour cast (no white balance)")
     ap.add_argument('--strength', type=float, default=1.0, help='how far to move toward the swatch, 0–1 [1]')
     ap.add_argument('--max-delta-e', type=float, default=25.0, help='refuse changes larger than this ΔE2000 [25]')
     ap.add_argument('--json', action='store_true', help="print the match record as JSON")
@@ -345,7 +353,9 @@ def colour_main(argv=None) -> int:
             if am.shape[:2] != shot.image.shape[:2]:
                 raise FlixError(f"alpha is {am.shape[1]}×{am.shape[0]}, the image {shot.size[0]}×{shot.size[1]}", args.alpha)
             shot = shot.replace(alpha=am.mean(2).astype(np.float32)/255)
-        if args.white_balance: shot = run_stage(shot, 'white_balance', target=_num_or_str(args.white_balance))
+        if args.white_balance and not args.no_white_balance:   # on by default: a warm backdrop's cast is not the garment's colour
+            try: shot = run_stage(shot, 'white_balance', target=_num_or_str(args.white_balance))
+            except StageError as e: print(f"warning: white balance skipped: {e}", file=sys.stderr)
         if shot.alpha is None: shot = run_stage(shot, 'backdrop')
         shot = run_stage(shot, 'match_swatch', swatch=args.swatch, strength=args.strength, max_delta_e=args.max_delta_e)
         save_image(args.output, shot.image, inputs=[args.image, args.swatch])

@@ -12,11 +12,12 @@ from . import metrics as M
 
 # %% auto #0
 __all__ = ['FLIXNB_METHODS', 'REMBG_VARIANTS', 'MATTE_METHODS', 'TRIMAP_FREE_FLIX', 'TRIMAP_FREE_PEERS', 'ORACLE', 'BEST_OF',
-           'GARMENT_FLIX', 'GARMENT_PEERS', 'PERSON_FLIX', 'PERSON_PEERS', 'SAMPLE_FLIX', 'CLIP_RECIPE', 'md_table',
-           'flixnb_alpha', 'grabcut_alpha', 'rembg_python', 'rembg_unavailable', 'run_rembg', 'eval_matting',
-           'matting_table', 'best_of', 'oracle_alpha', 'eval_trimap_free', 'trimap_free_table', 'eval_masks',
-           'masks_table', 'eval_samples', 'samples_tables', 'eval_clipping', 'edge_crop_box', 'contact_sheet', 'main',
-           'bench_recipe', 'time_cutout', 'flat_within', 'speed_rows', 'speed_table', 'bench_clipping']
+           'GARMENT_FLIX', 'GARMENT_PEERS', 'PERSON_FLIX', 'PERSON_PEERS', 'SAMPLE_FLIX', 'GARMENT_SETS', 'CLIP_RECIPE',
+           'md_table', 'flixnb_alpha', 'grabcut_alpha', 'rembg_python', 'rembg_unavailable', 'run_rembg',
+           'eval_matting', 'matting_table', 'best_of', 'oracle_alpha', 'eval_trimap_free', 'trimap_free_table',
+           'eval_masks', 'masks_table', 'eval_samples', 'samples_tables', 'eval_clipping', 'garment_sheet',
+           'eval_garments', 'edge_crop_box', 'contact_sheet', 'main', 'bench_recipe', 'time_cutout', 'flat_within',
+           'speed_rows', 'speed_table', 'bench_clipping']
 
 # %% ../nbs/91_evaluate.ipynb #432d6b9c
 def md_table(header, rows) -> str:
@@ -420,6 +421,121 @@ def eval_clipping(data=None, quick:bool=False, peers:bool=True, heavy:int|None=2
           samples_tables(sm, samples_mp) if sm else '_no samples_']
     return '\n'.join(md), recs
 
+# %% ../nbs/91_evaluate.ipynb #d57f6e59
+GARMENT_SETS = {'viton/cloth': M.viton_cloth_items, 'vitonhd/cloth': M.vitonhd_cloth_items, 'vitonhd-garments': M.vitonhd_garment_items}
+
+def _cutout_alpha(image, recipe):
+    s = recipe(Shot(np.ascontiguousarray(image)))
+    a = s.alpha if s.alpha is not None else s.layers.get('alpha')
+    return a, s.meta.get('auto', {})
+
+def _edge_tile(image, alpha, n:int=160, zoom:int=2) -> np.ndarray:
+    "A zoomed crop of the cutout's edge (on a dark checker), where the mask boundary is longest."
+    m = (alpha >= 0.5).astype(np.uint8); edge = m - cv2.erode(m, np.ones((3, 3), np.uint8))
+    H, W = m.shape; n = min(n, H, W)
+    ys, xs = np.nonzero(edge)
+    if not len(ys): y0, x0 = (H - n)//2, (W - n)//2
+    else:
+        i = len(ys)//3                                   # a point a third of the way along the edge (deterministic)
+        y0, x0 = int(np.clip(ys[i] - n//2, 0, H - n)), int(np.clip(xs[i] - n//2, 0, W - n))
+    from flixnb.app import checkerboard
+    bg = checkerboard(n, n, 8, 70, 40)
+    a = alpha[y0:y0+n, x0:x0+n, None].astype(np.float32)
+    t = (image[y0:y0+n, x0:x0+n]*a + bg*(1 - a)).astype(np.uint8)
+    return cv2.resize(t, (n*zoom, n*zoom), interpolation=cv2.INTER_NEAREST)
+
+def garment_sheet(rows, path, h:int=320):
+    "Write a contact sheet: per garment its cutout on a dark checker and a zoomed edge crop, labelled; returns the path."
+    from flixnb.app import checkerboard
+    tiles = []
+    for name, image, alpha, label in rows:
+        s = h/image.shape[0]; w = max(1, round(image.shape[1]*s))
+        im = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA); a = cv2.resize(alpha.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)[..., None]
+        cut = (im*a + checkerboard(h, w, 10, 70, 40)*(1 - a)).astype(np.uint8)
+        edge = cv2.resize(_edge_tile(image, alpha), (h, h), interpolation=cv2.INTER_NEAREST)
+        t = np.hstack([cut, np.full((h, 4, 3), 255, np.uint8), edge])
+        t = np.vstack([np.full((22, t.shape[1], 3), 255, np.uint8), t])
+        cv2.putText(t, f"{name}: {label}"[:60], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(t)
+    if not tiles: return None
+    cols = 3; wmax = max(t.shape[1] for t in tiles)
+    tiles = [np.pad(t, ((0, 4), (0, wmax - t.shape[1] + 4), (0, 0)), constant_values=255) for t in tiles]
+    tiles += [np.full_like(tiles[0], 255)]*(-len(tiles) % cols)
+    sheet = np.vstack([np.hstack(tiles[i:i+cols]) for i in range(0, len(tiles), cols)])
+    p = Path(path); p.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(p), sheet[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return p
+
+def eval_garments(peers:bool=True, sheet='demo-out/cutouts-ootd.jpg', limit:int|None=None, progress=print) -> tuple[str, dict]:
+    "The `cutout` recipe against ground-truth garment masks and rembg u2net, and the ootd alarm: (markdown, figures)."
+    from flixnb.core import load_recipe
+    recipe = load_recipe('cutout').validate()
+    _warm('flixnb keyer (u2netp→backdrop)')
+    recs, t0 = [], time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, get in GARMENT_SETS.items():
+            items = get(limit)
+            for it in items:
+                (a, info), dt = _timed(_cutout_alpha, it.image, recipe)
+                recs.append(dict(task=label, item=it.name, method='flixnb cutout', **_mask_scores(a, it.mask), seconds=dt, chose=info.get('chose')))
+            if items and peers:
+                files = [_save_png(tmp, f"{label.replace('/', '-')}-{it.name}", it.image) for it in items]
+                recs += _peer_recs(label, items, files, ['rembg u2net'], lambda a, it: _mask_scores(a, it.mask))
+            progress(f"[{time.perf_counter()-t0:5.0f} s] {label}: {len(items)} photos")
+        # the ootd alarm: product photos with no labels
+        ootd = sorted((data_dir()/'ootd'/'garment').glob('*.jpg'))[:limit]
+        alarm, rows = [], []
+        if ootd:
+            peer = run_rembg(ootd, 'u2net') if peers else {}
+            for f in ootd:
+                img = np.ascontiguousarray(cv2.imread(str(f), cv2.IMREAD_COLOR)[..., ::-1])
+                (a, info), dt = _timed(_cutout_alpha, img, recipe)
+                p = peer.get(str(f), {})
+                agree = M.iou(a >= 0.5, p['alpha'] >= 0.5) if 'alpha' in p else None
+                alarm.append(dict(item=f.stem, chose='→'.join(info.get('chose') or []), person='person' in (info.get('chose') or []),
+                                  iou_vs_rembg=agree, seconds=dt))
+                rows.append((f.stem, img, a, f"{alarm[-1]['chose']}" + (f", IoU vs rembg {agree:.3f}" if agree is not None else '')))
+            progress(f"[{time.perf_counter()-t0:5.0f} s] ootd/garment: {len(ootd)} photos")
+    sheet_path = garment_sheet(rows, sheet) if sheet and rows else None
+    # tables
+    out, lines = {}, []
+    for m in ('flixnb cutout', 'rembg u2net'):
+        rm = [r for r in recs if r['method'] == m and 'error' not in r]
+        out[m] = dict(n=len(rm), iou=float(np.mean([r['iou'] for r in rm])) if rm else None, bf=float(np.mean([r['bf'] for r in rm])) if rm else None)
+    rows_md = []
+    for label in GARMENT_SETS:
+        for m in ('flixnb cutout', 'rembg u2net'):
+            rm = [r for r in recs if r['task'] == label and r['method'] == m]
+            ok = [r for r in rm if 'error' not in r]
+            if not rm: continue
+            if not ok: rows_md.append([label, m, 0, rm[0]['error'], '', '', '']); continue
+            rows_md.append([label, m, len(ok), _f(np.mean([r['iou'] for r in ok]), 4), _f(min(r['iou'] for r in ok), 4),
+                            _f(np.mean([r['bf'] for r in ok]), 3), _f(np.mean([r['seconds'] for r in ok]), 2)])
+    for m in ('flixnb cutout', 'rembg u2net'):
+        if out[m]['n']: rows_md.append(['**all**', f"**{m}**", out[m]['n'], f"**{out[m]['iou']:.4f}**", '', f"**{out[m]['bf']:.3f}**", ''])
+    f, r = out['flixnb cutout'], out['rembg u2net']
+    verdict = []
+    if f['n']:
+        verdict.append(f"mean IoU {f['iou']:.4f} (target ≥ 0.99: {'met' if f['iou'] >= 0.99 else 'not met'}), mean boundary F "
+                       f"{f['bf']:.3f} (target ≥ 0.95: {'met' if f['bf'] >= 0.95 else 'not met'})")
+        if r['n']: verdict.append(f"against rembg u2net's {r['iou']:.4f} / {r['bf']:.3f} in the same run: IoU "
+                                  f"{'≥' if f['iou'] >= r['iou'] else '<'}, boundary F {'≥' if f['bf'] >= r['bf'] else '<'}")
+    out['ootd'] = alarm
+    low = [a for a in alarm if a['iou_vs_rembg'] is not None and a['iou_vs_rembg'] < 0.93]
+    md = ["## Garment cutouts: the `cutout` recipe vs rembg u2net (issue 20)", "",
+          f"Command: `flixnb eval garments` ({time.perf_counter()-t0:.0f} s). The shipped `cutout` recipe as users run it (`auto` "
+          "choosing per image, defringing on) on the garment photos with ground-truth masks other than `viton-pairs/` "
+          "(whose masks have holes); mask = alpha ≥ 0.5, boundary F with a 2 px tolerance; rembg 2.0.86 u2net on the same files.", "",
+          md_table(['set', 'method', 'photos', 'mean IoU', 'min IoU', 'boundary F', 's/image'], rows_md), "",
+          ("Result: " + '; '.join(verdict) + '.') if verdict else "_no labelled garment photos (FLIXNB_DATA)_", ""]
+    if alarm:
+        md += [f"`ootd/garment` ({len(alarm)} product photos, no labels): {sum(a['person'] for a in alarm)} routed to the person path; "
+               + (f"{len(low)} with IoU < 0.93 against rembg u2net's cutout" + (f" ({', '.join(a['item'] for a in low)})" if low else '')
+                  if any(a['iou_vs_rembg'] is not None for a in alarm) else "rembg not run")
+               + f"; paths chosen: " + ', '.join(f"{k} {v}" for k, v in sorted(__import__('collections').Counter(a['chose'] for a in alarm).items()))
+               + (f". Contact sheet: `{sheet}` (not committed: research photos)." if sheet_path else '.'), ""]
+    return '\n'.join(md), out
+
 # %% ../nbs/91_evaluate.ipynb #82093386
 def edge_crop_box(gt_alpha, size:int=256, seed:int=0):
     "(y0, x0, size) of a crop centred on a soft-edge pixel of `gt_alpha` (deterministic for `seed`)."
@@ -450,7 +566,8 @@ def contact_sheet(image, alphas:dict, box, zoom:int=2, bg=(128, 128, 128)) -> np
 def main(argv=None) -> int:
     "`flixnb eval clipping [--data PATH] [--quick] [--no-peers] …`: print the tables and write them to BENCHMARKS.md."
     p = argparse.ArgumentParser(prog='flixnb eval', description='Evaluate flixnb against peers on real photos and built-in samples.')
-    p.add_argument('what', choices=['clipping'], help='what to evaluate')
+    p.add_argument('what', choices=['clipping', 'garments'], help="what to evaluate: 'clipping' (every method, every data set) or "
+                   "'garments' (the shipped cutout recipe on labelled garment photos, and the ootd alarm and contact sheet)")
     p.add_argument('--data', help='folder with the research data sets (default: FLIXNB_DATA or ../shared/data)')
     p.add_argument('--quick', action='store_true', help='a few images only, 1 MP samples, no KNN/LKM (for tests)')
     p.add_argument('--no-peers', action='store_true', help='do not run rembg (its columns say "not run")')
@@ -461,6 +578,12 @@ def main(argv=None) -> int:
     p.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
     a = p.parse_args(argv)
     if a.data and not Path(a.data).is_dir(): print(f"flixnb eval: error: {a.data}: not a folder", file=sys.stderr); return 2
+    if a.what == 'garments':
+        if a.data: os.environ['FLIXNB_DATA'] = str(a.data)
+        md, _ = eval_garments(not a.no_peers, limit=1 if a.quick else None, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        print(md)
+        if not a.no_write: print(f"\nwritten to {update_benchmarks('garment-cutouts', md)}", file=sys.stderr)
+        return 0
     md, _ = eval_clipping(a.data, a.quick, not a.no_peers, a.heavy, a.samples_mp,
                           a.samples.split(',') if a.samples else None, a.samples_am,
                           progress=lambda m: print(m, file=sys.stderr, flush=True))

@@ -16,7 +16,7 @@ from .core import data_dir, ImageReadError
 # %% auto #0
 __all__ = ['sad', 'mse', 'gauss_gradient', 'gradient_error', 'connectivity_error', 'iou', 'BoundaryF', 'boundary', 'near',
            'boundary_f', 'DataMissing', 'dataset_dir', 'MattingItem', 'MaskItem', 'alphamatting_items',
-           'viton_cloth_items', 'vitonhd_cloth_items', 'cihp_person_items']
+           'viton_cloth_items', 'vitonhd_cloth_items', 'vitonhd_garment_items', 'cihp_person_items']
 
 # %% ../nbs/90_metrics.ipynb #61c9259c
 def _2d(a, name):
@@ -237,6 +237,10 @@ def viton_cloth_items(limit:int|None=None, required:bool=False) -> list[MaskItem
 def vitonhd_cloth_items(limit:int|None=None, required:bool=False) -> list[MaskItem]:
     "VITON-HD garment photos (768×1024) with their masks (JPEG: thresholded at 128)."
     return _mask_items('vitonhd', 'cloth', 'cloth-mask', lambda m: m >= 128, limit, required)
+
+def vitonhd_garment_items(limit:int|None=None, required:bool=False) -> list[MaskItem]:
+    "The 6 VITON-HD test garments (768×1024) of `vitonhd-garments/` with their clean masks (JPEG: thresholded at 128)."
+    return _mask_items('vitonhd-garments', 'cloth', 'cloth-mask', lambda m: m >= 128, limit, required)
 
 def cihp_person_items(limit:int|None=None, required:bool=False) -> list[MaskItem]:
     "CIHP photos of people; the mask is every pixel whose parsing label is not background (0)."

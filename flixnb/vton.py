@@ -895,7 +895,7 @@ def bench_tryon(argv=None) -> int:
                        ["hand-set TPS warp (`43_tryon`)", len(old), _fmt(_mean(old, 'ssim')), _fmt(_mean(old, 'region_ssim')), _fmt(_mean(old, 'region_l1'), 2)]] if old else [])),
           "", "Targets: " + ', '.join(f"{k.replace('_', '-')} {'≤' if k == 'region_l1' else '≥'} {v} → {_fmt(_mean(o, k), 4 if k != 'region_l1' else 2)} ({met(k, _mean(o, k))})" for k, v in tgt.items()) + "."]
     rows = []
-    for k, lab in (('viton', f"viton-pairs/ ({ps.get('viton', {}).get('n', 0)} photos, 256×192)"), ('cihp', f"cihp/ ({ps.get('cihp', {}).get('n', 0)} photos, full resolution)")):
+    for k, lab in (('viton', f"viton-pairs/ ({ps.get('viton', {}).get('n', 0)} photos, 256×192)"), ('cihp', f"cihp/ ({ps.get('cihp', {}).get('n', 0)} multi-person street photos, full resolution: outside what the parser learned — one person on a studio backdrop)")):
         if k in ps: rows.append([lab, _fmt(ps[k]['mean'])] + [_fmt(ps[k][LIP[l]]) for l in REPORT_LABELS])
     if rows:
         md += ["", "Parser IoU (intersections and unions summed over the images; mean over the seven labels; targets mean ≥ 0.80, upper-clothes ≥ 0.90):", "",

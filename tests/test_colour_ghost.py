@@ -42,9 +42,12 @@ def test_colour_matches_swatch(tee, tmp_path):
 def test_colour_black_swatch_changes_nothing(tee, tmp_path):
     from flixnb.io import load_image
     out = tmp_path/'same.png'
-    p = run('colour', tee/'tee.png', '--swatch', tee/'black.png', '-o', out)
+    p = run('colour', tee/'tee.png', '--swatch', tee/'black.png', '-o', out, '--no-white-balance')
     assert p.returncode == 1 and 'warning' in p.stderr and 'black' in p.stderr, p.stdout + p.stderr
     assert (load_image(out).image == load_image(tee/'tee.png').image).all()
+    # white balance is on by default: the backdrop's cast goes even when the swatch is refused
+    p = run('colour', tee/'tee.png', '--swatch', tee/'black.png', '-o', tmp_path/'wb.png')
+    assert p.returncode == 1 and 'black' in p.stderr, p.stdout + p.stderr
 
 
 def test_colour_unreadable_swatch_named(tee, tmp_path):
