@@ -9,7 +9,7 @@ import numpy as np, cv2
 from .core import Shot, stage, StageError
 
 # %% auto #0
-__all__ = ['plain_backdrop_score', 'person_evidence', 'auto']
+__all__ = ['plain_backdrop_score', 'person_evidence', 'skin_share', 'auto']
 
 # %% ../nbs/13_auto.ipynb #939fc6c4
 def plain_backdrop_score(image:np.ndarray, work:int=256, border:float=0.06, shadow_floor:float=0.45) -> float:
@@ -58,15 +58,25 @@ def person_evidence(meta:dict, shape, min_vis:float=0.5) -> tuple[bool, str]:
     if span >= 0.25*w and drop >= 0.06*h: return True, f"a person in close-up (shoulders {span/w:.0%} of the frame's width)"
     return False, "a face and shoulders but no body of a subject's size"
 
+def skin_share(image:np.ndarray, work:int=256) -> float:
+    "Share of the frame in skin colours (YCrCb box, opened): a person's face, hands or arms; ≈0 on most product shots."
+    H, W = image.shape[:2]; s = min(1.0, work/max(H, W))
+    sm = cv2.resize(image, (max(1, round(W*s)), max(1, round(H*s))), interpolation=cv2.INTER_AREA)
+    m = cv2.inRange(cv2.cvtColor(sm, cv2.COLOR_RGB2YCrCb), (40, 135, 85), (250, 175, 130))
+    return float((cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0).mean())
+
 @stage("auto")
 def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_method:str='guided', defringe:bool=True,
-         busy_flip:bool=True) -> Shot:
+         busy_flip:bool=True, min_skin:float=0.004) -> Shot:
     "Choose the clipping per image (person / plain backdrop / other), run it, and record the choice and why."
     from flixnb.core import run_stage
     if people not in ('detect', 'never', 'always'): raise StageError(f"people must be 'detect', 'never' or 'always', not {people!r}")
     plain = plain_backdrop_score(shot.image)
     why = [f"plain-backdrop score {plain:.2f} (threshold {plain_threshold})"]
-    if people != 'never':
+    skin = skin_share(shot.image) if people == 'detect' else None
+    if skin is not None and skin < min_skin:               # no face, hands or arms on the set: the person check cannot matter
+        why.append(f"no skin colours on the set ({skin:.2%} of the frame < {min_skin:.1%}): no person check")
+    elif people != 'never':
         try: p = run_stage(shot, 'person')
         except Exception as e: p = None; why.append(f"person check failed: {type(e).__name__}")
         found, because = person_evidence(p.meta, shot.image.shape) if p is not None else (False, '')

@@ -449,11 +449,30 @@ def estimate_foreground(image, alpha, method:str='fast', radii=(90, 6), tile:int
         out[y0:y1, x0:x1][s] = F8[s]
         return out
     if method != 'fast': raise StageError(f"unknown foreground method {method!r}; valid: fast, ml")
+    # coarse to fine: the wide first pass (a smooth estimate of the colours around the edge) runs at 1/k resolution over
+    # the whole image, once; only the narrow passes run at full resolution, on tiles of the edge band with a small halo
+    k = int(np.clip(radii[0]//16, 1, 8)) if len(radii) > 1 and max(a.shape) > 1500 else 1
+    coarse = None
+    if k > 1:
+        H, W = a.shape; hs, ws = -(-H//k), -(-W//k)
+        Is = cv2.resize(im, (ws, hs), interpolation=cv2.INTER_AREA).astype(np.float32)*np.float32(1/255)
+        As = cv2.resize(a, (ws, hs), interpolation=cv2.INTER_AREA)
+        coarse = _blur_fusion(Is, Is, Is, As, max(1, radii[0]//k))
+        radii = radii[1:]
+    def lift(x, cy0, cy1, cx0, cx1):
+        "The full-resolution crop (cy0:cy1, cx0:cx1) of the 1/k map `x`, bilinear."
+        sy0, sx0 = cy0//k, cx0//k
+        sy1, sx1 = min(x.shape[0], -(-cy1//k) + 1), min(x.shape[1], -(-cx1//k) + 1)
+        up = cv2.resize(x[sy0:sy1, sx0:sx1], ((sx1 - sx0)*k, (sy1 - sy0)*k), interpolation=cv2.INTER_LINEAR)
+        oy, ox = cy0 - sy0*k, cx0 - sx0*k
+        up = up[oy:oy + (cy1 - cy0), ox:ox + (cx1 - cx0)]
+        ph, pw = (cy1 - cy0) - up.shape[0], (cx1 - cx0) - up.shape[1]
+        return cv2.copyMakeBorder(up, 0, ph, 0, pw, cv2.BORDER_REPLICATE) if ph or pw else up
     def one(crop, inner):
         cy0, cy1, cx0, cx1 = crop; iy0, iy1, ix0, ix1 = inner
         aa = np.ascontiguousarray(a[cy0:cy1, cx0:cx1])
         I = im[cy0:cy1, cx0:cx1].astype(np.float32) * np.float32(1/255)
-        F, B = I, I
+        F, B = (I, I) if coarse is None else (lift(coarse[0], cy0, cy1, cx0, cx1), lift(coarse[1], cy0, cy1, cx0, cx1))
         for r in radii: F, B = _blur_fusion(I, F, B, aa, r)
         F = F[iy0:iy1, ix0:ix1]
         s = soft[cy0+iy0:cy0+iy1, cx0+ix0:cx0+ix1]
