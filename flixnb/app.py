@@ -14,10 +14,10 @@ import numpy as np
 from .core import Shot, FlixError, StageError, load_recipe, available_recipes, run_stage, available_stages, stage_params, json_line
 
 # %% auto #0
-__all__ = ['SEGMENTERS', 'TRYON_HELP', 'CSS', 'UploadError', 'AppConfig', 'fit_long', 'checkerboard', 'over', 'grey',
-           'upload_path', 'display_name', 'check_upload', 'friendly', 'safe_extract_zip', 'segmenter_choices',
-           'plan_steps', 'ClipResult', 'clip_one', 'write_downloads', 'verdict_text', 'library_status', 'App',
-           'build_app', 'launch', 'app_parser', 'main', 'bench_app']
+__all__ = ['SEGMENTERS', 'TRYON_HELP', 'CSS', 'UploadError', 'AppConfig', 'upload_path', 'display_name', 'check_upload',
+           'friendly', 'safe_extract_zip', 'segmenter_choices', 'plan_steps', 'ClipResult', 'clip_one',
+           'write_downloads', 'verdict_text', 'library_status', 'App', 'build_app', 'launch', 'app_parser', 'main',
+           'bench_app']
 
 # %% ../nbs/60_app.ipynb #c57a4618
 class UploadError(FlixError):
@@ -65,29 +65,7 @@ class AppConfig:
         except ValueError: return False
 
 # %% ../nbs/60_app.ipynb #be1a99af
-def fit_long(img:np.ndarray, long:int=1024) -> np.ndarray:
-    "`img` downscaled (INTER_AREA) so that its long side is ≤ `long`; nearest for uint8 label maps is the caller's choice."
-    import cv2
-    h, w = img.shape[:2]; s = long / max(h, w)
-    if s >= 1: return img
-    return cv2.resize(img, (max(1, round(w*s)), max(1, round(h*s))), interpolation=cv2.INTER_AREA)
-
-def checkerboard(h:int, w:int, cell:int=16, light:int=255, dark:int=204) -> np.ndarray:
-    "An H×W×3 uint8 checkerboard (the usual 'transparent' pattern)."
-    yy, xx = np.ogrid[:h, :w]
-    return np.where(((yy//cell + xx//cell) % 2 == 0)[..., None], np.uint8(light), np.uint8(dark)).repeat(3, 2).astype(np.uint8)
-
-def over(rgb:np.ndarray, alpha:np.ndarray, bg) -> np.ndarray:
-    "`rgb` composited with `alpha` over `bg` (an image or an RGB colour)."
-    a = alpha.astype(np.float32)[..., None]
-    bg = np.broadcast_to(np.asarray(bg, np.float32), rgb.shape)
-    return (rgb.astype(np.float32)*a + bg*(1-a) + 0.5).astype(np.uint8)
-
-def grey(plane:np.ndarray) -> np.ndarray:
-    "A mask, alpha or trimap as an H×W×3 uint8 grey image."
-    p = np.asarray(plane)
-    p = p if p.dtype == np.uint8 else (np.clip(p, 0, 1)*255 + 0.5).astype(np.uint8)
-    return np.repeat(p[..., None], 3, 2)
+from .core import fit_long, checkerboard, over, grey   # the preview helpers: in core, shared with widgets and the evaluation sheets
 
 # %% ../nbs/60_app.ipynb #4f14cf71
 def upload_path(f) -> Path:

@@ -17,7 +17,8 @@ __all__ = ['OUTCOMES', 'WRITTEN', 'STAGES', 'ENTRY_POINT_GROUP', 'OUTPUT_KINDS',
            'status_of', 'Shot', 'stage', 'available_stages', 'get_stage', 'stage_params', 'run_stage', 'templates_dir',
            'template_dirs', 'available_templates', 'read_template', 'recipe_dirs', 'available_recipes', 'Recipe',
            'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path', 'update_benchmarks', 'sample_points',
-           'peak_rss_mb', 'tune_memory', 'n_cores', 'n_threads', 'thread_pool', 'parallel_map']
+           'peak_rss_mb', 'tune_memory', 'n_cores', 'n_threads', 'thread_pool', 'parallel_map', 'fit_long',
+           'checkerboard', 'over', 'grey']
 
 # %% ../nbs/00_core.ipynb #fb9cfba5
 class FlixError(Exception):
@@ -372,3 +373,28 @@ def parallel_map(fn, items) -> list:
     if len(items) < 2 or n_threads() < 2 or threading.current_thread().name.startswith('flixnb_'):
         return [fn(x) for x in items]             # (called from the pool itself: waiting on it could deadlock)
     return list(thread_pool().map(fn, items))
+
+# %% ../nbs/00_core.ipynb #ac92a224
+def fit_long(img:np.ndarray, long:int=1024) -> np.ndarray:
+    "`img` downscaled (INTER_AREA) so that its long side is ≤ `long`; nearest for uint8 label maps is the caller's choice."
+    import cv2
+    h, w = img.shape[:2]; s = long / max(h, w)
+    if s >= 1: return img
+    return cv2.resize(img, (max(1, round(w*s)), max(1, round(h*s))), interpolation=cv2.INTER_AREA)
+
+def checkerboard(h:int, w:int, cell:int=16, light:int=255, dark:int=204) -> np.ndarray:
+    "An H×W×3 uint8 checkerboard (the usual 'transparent' pattern)."
+    yy, xx = np.ogrid[:h, :w]
+    return np.where(((yy//cell + xx//cell) % 2 == 0)[..., None], np.uint8(light), np.uint8(dark)).repeat(3, 2).astype(np.uint8)
+
+def over(rgb:np.ndarray, alpha:np.ndarray, bg) -> np.ndarray:
+    "`rgb` composited with `alpha` over `bg` (an image or an RGB colour)."
+    a = alpha.astype(np.float32)[..., None]
+    bg = np.broadcast_to(np.asarray(bg, np.float32), rgb.shape)
+    return (rgb.astype(np.float32)*a + bg*(1-a) + 0.5).astype(np.uint8)
+
+def grey(plane:np.ndarray) -> np.ndarray:
+    "A mask, alpha or trimap as an H×W×3 uint8 grey image."
+    p = np.asarray(plane)
+    p = p if p.dtype == np.uint8 else (np.clip(p, 0, 1)*255 + 0.5).astype(np.uint8)
+    return np.repeat(p[..., None], 3, 2)

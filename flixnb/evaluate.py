@@ -438,7 +438,7 @@ def _edge_tile(image, alpha, n:int=160, zoom:int=2) -> np.ndarray:
     else:
         i = len(ys)//3                                   # a point a third of the way along the edge (deterministic)
         y0, x0 = int(np.clip(ys[i] - n//2, 0, H - n)), int(np.clip(xs[i] - n//2, 0, W - n))
-    from flixnb.app import checkerboard
+    from flixnb.core import checkerboard
     bg = checkerboard(n, n, 8, 70, 40)
     a = alpha[y0:y0+n, x0:x0+n, None].astype(np.float32)
     t = (image[y0:y0+n, x0:x0+n]*a + bg*(1 - a)).astype(np.uint8)
@@ -446,7 +446,7 @@ def _edge_tile(image, alpha, n:int=160, zoom:int=2) -> np.ndarray:
 
 def garment_sheet(rows, path, h:int=320):
     "Write a contact sheet: per garment its cutout on a dark checker and a zoomed edge crop, labelled; returns the path."
-    from flixnb.app import checkerboard
+    from flixnb.core import checkerboard
     tiles = []
     for name, image, alpha, label in rows:
         s = h/image.shape[0]; w = max(1, round(image.shape[1]*s))

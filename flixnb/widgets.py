@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import Shot, FlixError, StageError, get_stage, stage_params, run_stage
-from .app import fit_long, checkerboard, over, grey
+from .core import fit_long, checkerboard, over, grey
 
 # %% auto #0
 __all__ = ['KNOWN_CHOICES', 'PARSE_COLOURS', 'png_bytes', 'shot_view', 'difference', 'control_for', 'StageExplorer', 'Compare',
