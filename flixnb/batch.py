@@ -237,7 +237,7 @@ def _gpu_jpeg_plan(blob, limit:int):
     if not blob or blob[:3] != b'\xff\xd8\xff': return None, 'not a JPEG'
     import io as _io, warnings
     from PIL import Image
-    from flixnb.io import icc_description, _is_srgb
+    from flixnb.io import icc_description, is_srgb_desc
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
@@ -251,7 +251,7 @@ def _gpu_jpeg_plan(blob, limit:int):
     if w * h > limit: return None, "over the pixel limit"
     if not 1 <= orient <= 8: return None, f"EXIF orientation {orient}"
     desc = icc_description(icc)
-    if icc and (desc == '(unreadable)' or not _is_srgb(desc)): return None, f"colour profile {desc!r} (converted on the CPU)"
+    if icc and (desc == '(unreadable)' or not is_srgb_desc(desc)): return None, f"colour profile {desc!r} (converted on the CPU)"
     if b'\xff\xd9' not in blob[-_JPEG_TAIL:]: return None, "no end-of-image marker"
     return dict(orientation=orient, icc=desc, frames=frames, size=(w, h)), None
 

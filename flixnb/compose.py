@@ -9,11 +9,11 @@ import numpy as np, cv2
 from .core import Shot, stage, StageError, NoSubjectError, alpha_bbox, sample_points
 
 # %% auto #0
-__all__ = ['composite', 'crop_box', 'crop_pad', 'catalog', 'cutout', 'linear_luts', 'to_linear16', 'from_linear16',
+__all__ = ['colour_rgb', 'composite', 'crop_box', 'crop_pad', 'catalog', 'cutout', 'linear_luts', 'to_linear16', 'from_linear16',
            'resize_linear', 'synth_shadow', 'place', 'body_lines', 'keypoint_frame']
 
 # %% ../nbs/20_compose.ipynb #45fca1ed
-def _rgb(c):
+def colour_rgb(c):
     "A colour given as a name, '#rrggbb', a grey level or an RGB triple → (r, g, b) ints."
     names = {'white': (255,255,255), 'black': (0,0,0), 'light-grey': (240,240,240), 'grey': (200,200,200)}
     if isinstance(c, str):
@@ -28,7 +28,7 @@ def _rgb(c):
 def composite(fg:np.ndarray, alpha:np.ndarray, background) -> np.ndarray:
     "`alpha·fg + (1−alpha)·background`; background is an RGB colour or an H×W×3 uint8 image."
     a = np.ascontiguousarray(alpha, np.float32)
-    bg = np.empty_like(fg); bg[:] = _rgb(background) if not isinstance(background, np.ndarray) else background
+    bg = np.empty_like(fg); bg[:] = colour_rgb(background) if not isinstance(background, np.ndarray) else background
     return cv2.blendLinear(fg, bg, a, 1 - a)
 
 # %% ../nbs/20_compose.ipynb #e5bec8a9
@@ -70,7 +70,7 @@ def catalog(shot:Shot, background='white', margin:float=0.05, aspect:float|None=
     if shadow not in ('drop', 'keep'): raise StageError(f"shadow must be 'drop' or 'keep', not {shadow!r}")
     box = crop_box(shot.alpha, margin, aspect)
     if box is None: raise NoSubjectError("no subject found (alpha is empty)", shot.meta.get('path'))
-    col = _rgb(background)
+    col = colour_rgb(background)
     fg = crop_pad(shot.image, box, col)
     a = crop_pad(shot.alpha, box, 0)
     bg = np.empty_like(fg); bg[:] = col
@@ -162,7 +162,7 @@ def place(image:np.ndarray, alpha:np.ndarray, box, scale:float, canvas, offset, 
     fringe of the old backdrop); `despeckle`: alpha specks and sub-level alpha dropped.
     Returns (canvas uint8, canvas alpha float32)."""
     W, H = int(canvas[0]), int(canvas[1])
-    col = np.array(_rgb(background), np.uint8)
+    col = np.array(colour_rgb(background), np.uint8)
     out = np.empty((H, W, 3), np.uint8); out[:] = col
     A = np.zeros((H, W), np.float32)
     Hs, Ws = image.shape[:2]

@@ -219,8 +219,8 @@ def best_of(recs, methods, label:str=BEST_OF) -> list[dict]:
 
 def oracle_alpha(image:np.ndarray, gt:np.ndarray, long:int=320) -> np.ndarray:
     "`refine` given the ground-truth alpha area-reduced to a segmenter's coarse size: the edge error refinement alone leaves when the coarse mask is right."
-    from flixnb.segment import _coarse_shape
-    h, w = _coarse_shape(*gt.shape[:2], long)
+    from flixnb.segment import coarse_shape
+    h, w = coarse_shape(*gt.shape[:2], long)
     s = Shot(np.ascontiguousarray(image)); s.layers['coarse'] = cv2.resize(np.asarray(gt, np.float32), (w, h), interpolation=cv2.INTER_AREA)
     return run_stage(s, 'refine', defringe=False).alpha
 
@@ -727,7 +727,8 @@ def bench_clipping(argv=None) -> int:
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     rows = speed_rows(sizes, a.runs, not a.no_rembg, a.rembg_am_24, a.sample, recipe=a.recipe, progress=lambda m: print(m, file=sys.stderr, flush=True),
                       warm=a.warm, int8=a.int8)
-    md = '\n'.join([f"## Clipping speed and memory: the cutout recipe vs rembg" + (" — with the int8 U²-Net-p" if a.int8 else ""), "",
+    md = '\n'.join([f"## Clipping speed and memory: " + (f"the shipped `{a.recipe}` recipe as users run it" if a.recipe else "the cutout recipe")
+                    + " vs rembg" + (" — with the int8 U²-Net-p" if a.int8 else ""), "",
                     f"Command: `flixnb bench clipping{' ' + ' '.join(argv) if argv else ''}` ({time.perf_counter()-t0:.0f} s). "
                     f"Sample `{a.sample}` as a JPEG (q95); flixnb: {'the `' + a.recipe + '` recipe' if a.recipe else 'decode → u2netp' + (' (int8)' if a.int8 else '') + ' → refine (defringe) → cutout → PNG encode'} "
                     f"in {a.runs} fresh processes of {1 + a.warm} images each: 'warm' = the median over the images after each process's "
@@ -737,5 +738,6 @@ def bench_clipping(argv=None) -> int:
                     f"Load average when it started: {load0:.1f} (on {os.cpu_count()} cores).", "",
                     speed_table(rows, a.runs)])
     print(md)
-    if not a.no_write: print(f"\nwritten to {update_benchmarks('clipping-speed-int8' if a.int8 else 'clipping-speed', md)}", file=sys.stderr)
+    key = 'clipping-speed-int8' if a.int8 else f'clipping-speed-recipe-{a.recipe}' if a.recipe else 'clipping-speed'   # each its own section
+    if not a.no_write: print(f"\nwritten to {update_benchmarks(key, md)}", file=sys.stderr)
     return 0

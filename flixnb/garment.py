@@ -16,9 +16,9 @@ from .core import Shot, FlixError, NoSubjectError, StageError, stage, run_stage
 CATEGORIES = ('top', 'shirt', 'outerwear', 'dress', 'skirt', 'trousers')
 
 # %% auto #0
-__all__ = ['CATEGORIES', 'COLOUR_NAMES', 'OOTD_LABELS', 'silhouette', 'shape_features', 'classify', 'upper_landmarks',
-           'lower_landmarks', 'to_lab', 'colour_name', 'dominant_colours', 'pattern_score', 'Garment',
-           'analyze_garment', 'clip_garment', 'garment_from_file', 'ootd_garments']
+__all__ = ['CATEGORIES', 'COLOUR_NAMES', 'OOTD_LABELS', 'silhouette', 'true_runs', 'shape_features', 'classify',
+           'upper_landmarks', 'lower_landmarks', 'to_lab', 'colour_name', 'dominant_colours', 'pattern_score',
+           'Garment', 'analyze_garment', 'clip_garment', 'garment_from_file', 'ootd_garments']
 
 # %% ../nbs/40_garment.ipynb #56c791ab
 def silhouette(alpha:np.ndarray, thresh:float=0.5, close:float=0.02) -> np.ndarray:
@@ -44,14 +44,14 @@ def silhouette(alpha:np.ndarray, thresh:float=0.5, close:float=0.02) -> np.ndarr
     return out.astype(bool)
 
 # %% ../nbs/40_garment.ipynb #95b4ff9b
-def _runs(row:np.ndarray):
+def true_runs(row:np.ndarray):
     "[(start, end)] of the True runs in a 1-D bool array (end exclusive)."
     d = np.diff(np.r_[0, row.astype(np.int8), 0])
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 def _run_at(row, x):
     "The run of `row` containing x (or the nearest one), as (start, end); None if the row is empty."
-    rs = _runs(row)
+    rs = true_runs(row)
     if not rs: return None
     return min(rs, key=lambda r: 0 if r[0] <= x < r[1] else min(abs(r[0]-x), abs(r[1]-1-x)))
 
@@ -67,7 +67,7 @@ def shape_features(m:np.ndarray, raw:np.ndarray|None=None) -> dict:
     H, W = y1-y0, x1-x0
     cx = float(xs[ys < y0+0.3*H].mean())
     split = np.mean([any(b <= cx+0.08*W and c >= cx-0.08*W and c-b > 0.03*W for (a, b), (c, d) in zip(rs, rs[1:]))
-                     for rs in (_runs((m if raw is None else raw & m)[r]) for r in range(int(y0+0.7*H), int(y0+0.97*H)))])
+                     for rs in (true_runs((m if raw is None else raw & m)[r]) for r in range(int(y0+0.7*H), int(y0+0.97*H)))])
     top = m[int(y0+0.04*H)].sum()/W
     bottom = m[int(y0+0.96*H)].sum()/W
     # neckline: how far the top edge at the centre lies below the highest top edge nearby (on the unfilled mask: a
@@ -164,12 +164,12 @@ def lower_landmarks(m:np.ndarray, f:dict) -> dict:
     col = np.flatnonzero(~m[int(y0+0.2*H):y1, int(cx)])
     lm['crotch'] = (float(cx), float(y0 + 0.2*H + (col[0] if len(col) else 0.45*H)))
     yh = int(y1 - 1 - 0.015*H)
-    rs = [r for r in _runs(m[yh]) if r[1] - r[0] > 0.03*(x1-x0)]
+    rs = [r for r in true_runs(m[yh]) if r[1] - r[0] > 0.03*(x1-x0)]
     if len(rs) >= 2: (la, lb), (ra, rb) = rs[0], rs[-1]
     else: la, lb, ra, rb = x0, cx, cx, x1
     lm.update(hem_ll=(float(la), float(yh)), hem_lr=(float(lb-1), float(yh)), hem_rl=(float(ra), float(yh)), hem_rr=(float(rb-1), float(yh)))
     yk = int(0.5*(lm['crotch'][1] + yh))
-    rk = [r for r in _runs(m[yk]) if r[1] - r[0] > 0.03*(x1-x0)]
+    rk = [r for r in true_runs(m[yk]) if r[1] - r[0] > 0.03*(x1-x0)]
     if len(rk) < 2: rk = [(la, lb), (ra, rb)]
     for side, (p, q) in (('l', rk[0]), ('r', rk[-1])): lm[f'knee_{side}'] = (float(0.5*(p+q-1)), float(yk))
     return lm

@@ -13,8 +13,8 @@ import cv2
 
 from .core import Shot, FlixError, StageError, NoSubjectError, stage, run_stage, alpha_bbox, sample_points
 from .backdrop import local_colour
-from .samples import (_tee, _Frame, _fill, _details, _fields, _texture_block, _stripes, _compose_bands,
-                            _chaikin, _sym, _rgb, _garment_colors, _size, composite, BACKDROPS)
+from .samples import (tee_outline, GarmentFrame, fill_polys, draw_details, shading_fields, texture_block, stripe_colours, compose_bands,
+                            chaikin, mirror_outline, named_rgb, garment_colours, sample_size, composite, BACKDROPS)
 
 # %% auto #0
 __all__ = ['MANNEQUINS', 'ghost_samples', 'parse_colour', 'neck_points', 'remove_mannequin', 'inside_neck', 'ghost_mannequin',
@@ -28,11 +28,11 @@ def _mannequin_poly(nw:float) -> np.ndarray:
     v = np.linspace(-.07, 0, 8)
     hw = .058 + (nw + .003 - .058)*((v + .07)/.07)**2
     half = [(0, -.13), (.046, -.13), (.058, -.124)] + list(zip(hw, v)) + [(nw + .153, .3), (0, .3)]
-    return _chaikin(_sym(half), 2)
+    return chaikin(mirror_outline(half), 2)
 
 def _render(polys, W, H) -> np.ndarray:
     "Anti-aliased uint8 coverage of polygons (pixel coordinates)."
-    A8 = np.zeros((H, W), np.uint8); _fill(A8, polys, 255); return A8
+    A8 = np.zeros((H, W), np.uint8); fill_polys(A8, polys, 255); return A8
 
 def _coverage(W, H, polys, cut=(), add=(), ss:int=4) -> np.ndarray:
     "uint8 coverage of (∪`polys` − ∪`cut`) ∪ `add` (pixel polygons), from binary masks drawn at `ss`× (no AA seams)."
@@ -61,29 +61,29 @@ def _unframe(fr, W, H):
 
 def _garment_rgb(G, fr, A8, W, H, colour, paper, r, subject=None, shade=()):
     "(fabric colour, backdrop plate) of garment `G` with coverage `A8`: `flixnb.samples`' shading, texture and sweep."
-    S, _, L = _fields(G, fr, A8 if subject is None else subject, W, H, True, r)
-    D = np.full((H, W), 128, np.uint8); _details(D, G, fr, r)
-    for P, f in shade: _fill(D, [fr(P)], int(128*f))
+    S, _, L = shading_fields(G, fr, A8 if subject is None else subject, W, H, True, r)
+    D = np.full((H, W), 128, np.uint8); draw_details(D, G, fr, r)
+    for P, f in shade: fill_polys(D, [fr(P)], int(128*f))
     Sf = cv2.resize(S, (W, H), interpolation=cv2.INTER_LINEAR)
     Lf = cv2.resize(L, (W, H), interpolation=cv2.INTER_LINEAR)
     B = 256
-    T = _texture_block(G['texture'], fr.s, r, B, W)
+    T = texture_block(G['texture'], fr.s, r, B, W)
     alpha = cv2.multiply(A8, 1/255, dtype=cv2.CV_32F)
-    _, fg, plate = _compose_bands(Sf, T, D, _stripes(W, fr, colour, None, r), Lf, paper, alpha, r, B)
+    _, fg, plate = compose_bands(Sf, T, D, stripe_colours(W, fr, colour, None, r), Lf, paper, alpha, r, B)
     return fg, plate
 
 def ghost_samples(size:int=1200, seed:int=0, color='navy', backdrop='white', mannequin='grey-beige') -> tuple[Shot, Shot]:
     "(front on an invisible mannequin, inside-back with its neck label) of one procedural tee (`size` px high), with exact ground truth."
     if not (isinstance(seed, (int, np.integer)) and seed >= 0): raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    W, H = _size(None, size, None)
-    paper = _rgb('backdrop', backdrop, BACKDROPS); mq = _rgb('mannequin', mannequin, MANNEQUINS)
+    W, H = sample_size(None, size, None)
+    paper = named_rgb('backdrop', backdrop, BACKDROPS); mq = named_rgb('mannequin', mannequin, MANNEQUINS)
     r = np.random.default_rng([int(seed), 24])
-    c0, _, cname = _garment_colors(color, paper, r)
-    G = _tee(r)
+    c0, _, cname = garment_colours(color, paper, r)
+    G = tee_outline(r)
     hollow = G['dark'][0][0]; G['dark'] = []                       # the opening: back neckline arc (8 points) + front neckline
     back = hollow[:8]; nw = float(back[-1, 0])
     G['top'] = -.16                                                  # room for the mannequin's neck in the frame
-    fr = _Frame(W, H, G, 0, r)
+    fr = GarmentFrame(W, H, G, 0, r)
     sig = .35 + .25*math.sqrt(H/1000)                                # the samples' lens blur
     soft = lambda A8: cv2.GaussianBlur(A8, (0, 0), sig).astype(np.float32)/255
     # front: the garment with everything above the front neckline (between the neck points) cut out, over the mannequin

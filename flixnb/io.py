@@ -19,9 +19,9 @@ from .core import Shot, ImageReadError, ImageWriteError, n_threads, parallel_map
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'RAW_EXTS', 'IMAGE_EXTS', 'UNSUPPORTED_EXTS', 'TMP_PREFIX', 'D65', 'D50', 'PRIMARIES', 'SAVE_FORMATS',
            'FACTS_NS', 'CORPUS_COLOUR', 'pixel_limit', 'describe_bytes', 'rgb_to_xyz_matrix', 'srgb_decode',
-           'srgb_encode', 'matrix_icc', 'srgb_profile', 'srgb_icc_bytes', 'icc_description', 'to_srgb', 'load_image',
-           'atomic_write', 'encode_image', 'save_image', 'save_shot', 'clean_stale_temps', 'facts_xmp', 'read_facts',
-           'find_inputs', 'make_bad_corpus']
+           'srgb_encode', 'matrix_icc', 'srgb_profile', 'srgb_icc_bytes', 'icc_description', 'is_srgb_desc', 'to_srgb',
+           'load_image', 'atomic_write', 'encode_image', 'save_image', 'save_shot', 'clean_stale_temps', 'facts_xmp',
+           'read_facts', 'find_inputs', 'make_bad_corpus']
 
 # %% ../nbs/01_io.ipynb #aff8531a
 MAX_PIXELS = 200_000_000
@@ -152,13 +152,13 @@ def icc_description(icc:bytes|None) -> str|None:
     try: return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip() or '(unnamed)'
     except Exception: return '(unreadable)'
 
-def _is_srgb(desc:str|None) -> bool: return desc is None or bool(re.search(r'\bs ?rgb\b', desc, re.I))
+def is_srgb_desc(desc:str|None) -> bool: return desc is None or bool(re.search(r'\bs ?rgb\b', desc, re.I))
 
 def to_srgb(im:Image.Image, icc:bytes|None, warn:Callable=lambda m: None) -> Image.Image:
     "Convert an L/RGB/CMYK/LAB Pillow image tagged with `icc` to an sRGB 'RGB' image."
     desc = icc_description(icc)
     if desc == '(unreadable)': warn("the embedded colour profile is unreadable; assumed sRGB"); icc = None
-    if icc and not (im.mode in ('RGB', 'L') and _is_srgb(desc)):
+    if icc and not (im.mode in ('RGB', 'L') and is_srgb_desc(desc)):
         try: return ImageCms.applyTransform(im, _transform(icc, im.mode))
         except Exception as e: warn(f"colour profile {desc!r} could not be applied to a {im.mode} image ({e}); converted without it")
     if im.mode == 'LAB': return ImageCms.profileToProfile(im, ImageCms.createProfile('LAB'), srgb_profile(), outputMode='RGB')
@@ -297,7 +297,7 @@ def load_image(path, max_pixels:int|None=None) -> Shot:
         transparency = 'transparency' in im.info
         desc = icc_description(icc)
         fast = None                    # a plain sRGB (or untagged) 8-bit RGB JPEG: libjpeg-turbo into the array, 2.5× faster at 24 MP
-        if fmt == 'JPEG' and not is_mpo and src_mode == 'RGB' and depth == 8 and desc != '(unreadable)' and _is_srgb(desc):
+        if fmt == 'JPEG' and not is_mpo and src_mode == 'RGB' and depth == 8 and desc != '(unreadable)' and is_srgb_desc(desc):
             fast = _jpeg_turbo(fh, w, h)
         if fast is None:
             try:

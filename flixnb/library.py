@@ -24,8 +24,8 @@ def _chest_width(mask, kp, torso):
     "Widest run of the person mask on the chest row (30% from the shoulders to the hips), in torso heights."
     ls, rs, lh, rh = (_kp(kp, n) for n in ('left_shoulder', 'right_shoulder', 'left_hip', 'right_hip'))
     y = int(np.clip(((ls + rs)/2*0.7 + (lh + rh)/2*0.3)[1], 0, mask.shape[0]-1))
-    from flixnb.garment import _runs
-    rs_ = _runs(mask[y] > 0.5)
+    from flixnb.garment import true_runs
+    rs_ = true_runs(mask[y] > 0.5)
     return max((b - a for a, b in rs_), default=0)/max(torso, 1e-6)
 
 def stance_of(kp:dict, shape, mask:np.ndarray|None=None) -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, cv2
 from .core import Shot, FlixError, StageError, NoSubjectError, templates_dir, alpha_bbox, template_dirs, available_templates, read_template
-from .compose import place, keypoint_frame, _rgb, catalog
+from .compose import place, keypoint_frame, colour_rgb, catalog
 
 # %% auto #0
 __all__ = ['CHOICES', 'PresetError', 'preset_dirs', 'available_presets', 'Preset', 'parse_preset', 'load_preset', 'source',
@@ -110,7 +110,7 @@ def parse_preset(d, path=None, name=None) -> Preset:
             if not isinstance(v, dict): raise _err(path, k, f"must be a mapping, got {v!r}")
             bad = sorted(set(v) - _SUB[k])
             if bad: raise _err(path, f"{k}.{bad[0]}", "unknown field", sorted(_SUB[k]))
-    try: _rgb(d['background']) if not (isinstance(d['background'], str) and Path(d['background']).suffix) else None
+    try: colour_rgb(d['background']) if not (isinstance(d['background'], str) and Path(d['background']).suffix) else None
     except StageError as e: raise _err(path, 'background', e.reason) from None
     if d['aspect'] is not None: _num(path, 'aspect', d['aspect'], 0.1, 10)
     size = d['size']

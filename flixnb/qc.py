@@ -9,7 +9,7 @@ import os, sys, json, io, base64, argparse, time, html
 from pathlib import Path
 import numpy as np, cv2
 from .core import FlixError, Shot, json_line
-from .compose import _rgb
+from .compose import colour_rgb
 from .io import read_facts
 from .presets import load_preset
 
@@ -123,12 +123,12 @@ def clipping(small:np.ndarray, m:np.ndarray) -> tuple[float, float]:
 
 # %% ../nbs/22_qc.ipynb #de731f3e
 def _icc_is_srgb(icc:bytes|None) -> tuple[bool|None, str]:
-    if not icc: return False, 'none'
-    try:
-        from PIL import ImageCms
-        desc = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip()
-    except Exception: return False, 'unreadable'
-    return ('srgb' in desc.lower().replace(' ', '').replace('-', '')), desc
+    "(is the embedded profile sRGB?, its description): the rule `flixnb.io` reads files by; no profile is not sRGB here (a preset asks for one embedded)."
+    from flixnb.io import icc_description, is_srgb_desc
+    desc = icc_description(icc)
+    if desc is None: return False, 'none'
+    if desc == '(unreadable)': return False, 'unreadable'
+    return is_srgb_desc(desc), desc
 
 def file_checks(path, preset) -> dict:
     "file_size, profile and format checks of a written file."
@@ -171,7 +171,7 @@ def qc_image(src, preset, alpha:np.ndarray|None=None, info:dict|None=None) -> di
     s = min(1.0, WORK/max(H, W))
     small = cv2.resize(img, (max(1, round(W*s)), max(1, round(H*s))), interpolation=cv2.INTER_AREA) if s < 1 else img
     bg = border_colour(img)
-    target = None if (isinstance(preset.background, str) and Path(preset.background).suffix) else _rgb(preset.background)
+    target = None if (isinstance(preset.background, str) and Path(preset.background).suffix) else colour_rgb(preset.background)
     if alpha is not None:
         a = cv2.resize(alpha.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) if s < 1 else alpha
         m = a > 0.25

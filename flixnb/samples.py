@@ -13,7 +13,9 @@ import cv2
 from .core import Shot, ImageWriteError
 
 # %% auto #0
-__all__ = ['KINDS', 'EDGES', 'BACKDROPS', 'COLORS', 'MAX_MP', 'SAMPLES', 'composite', 'make_sample', 'make_plate', 'sample',
+__all__ = ['KINDS', 'EDGES', 'BACKDROPS', 'COLORS', 'MAX_MP', 'SAMPLES', 'named_rgb', 'sample_size', 'garment_colours', 'chaikin',
+           'mirror_outline', 'tee_outline', 'GarmentFrame', 'fill_polys', 'draw_details', 'shading_fields',
+           'texture_block', 'stripe_colours', 'composite', 'compose_bands', 'make_sample', 'make_plate', 'sample',
            'sample_plate', 'write_samples']
 
 # %% ../nbs/02_samples.ipynb #8dda901d
@@ -36,7 +38,7 @@ def _choice(name, value, valid):
     if value not in valid: raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(map(str, valid))}")
     return value
 
-def _rgb(name, v, table):
+def named_rgb(name, v, table):
     if isinstance(v, str): return tuple(table[_choice(name, v, list(table))])
     try:
         t = tuple(int(x) for x in v)
@@ -44,7 +46,7 @@ def _rgb(name, v, table):
     except (TypeError, ValueError): pass
     raise ValueError(f"{name} must be a name ({', '.join(table)}) or an (r, g, b) triple of 0–255, got {v!r}")
 
-def _size(width, height, mp, aspect=1.5):
+def sample_size(width, height, mp, aspect=1.5):
     "(W, H) from width/height or megapixels; 2:3 portrait by default."
     if mp is not None and (width is not None or height is not None):
         raise ValueError("give either mp or width/height, not both")
@@ -62,7 +64,7 @@ def _size(width, height, mp, aspect=1.5):
 
 def _dist(a, b): return float(np.linalg.norm(np.subtract(a, b, dtype=float)))
 
-def _garment_colors(color, paper, r):
+def garment_colours(color, paper, r):
     "(colour A, colour B or None for stripes, readable name)."
     if color is None or color == 'stripes':
         ok = [k for k, c in COLORS.items() if k != 'white' and _dist(c, paper) > 90]
@@ -72,12 +74,12 @@ def _garment_colors(color, paper, r):
         return COLORS[a], COLORS[b], f'{a}-{b}-stripes'
     if isinstance(color, str) and '/' in color:
         a, b = color.split('/', 1)
-        return _rgb('color', a, COLORS), _rgb('color', b, COLORS), f'{a}-{b}-stripes'
-    c = _rgb('color', color, COLORS)
+        return named_rgb('color', a, COLORS), named_rgb('color', b, COLORS), f'{a}-{b}-stripes'
+    c = named_rgb('color', color, COLORS)
     return c, None, (color if isinstance(color, str) else '%02x%02x%02x' % c)
 
 # %% ../nbs/02_samples.ipynb #37adcd02
-def _chaikin(P, iters=3, closed=True):
+def chaikin(P, iters=3, closed=True):
     "Corner-cutting smoothing; a point written twice stays a (slightly rounded) corner."
     P = np.asarray(P, np.float64)
     for _ in range(iters):
@@ -86,7 +88,7 @@ def _chaikin(P, iters=3, closed=True):
         P = R if closed else np.vstack([P[:1], R, P[-1:]])
     return P
 
-def _sym(half):
+def mirror_outline(half):
     "A closed outline from its right half, listed from the top centre (u=0) to the bottom centre (u=0)."
     h = [tuple(p) for p in half]
     return np.array(h + [(-u, v) for u, v in reversed(h[1:-1])], np.float64)
@@ -125,33 +127,33 @@ def _sleeve(SP, th, L, w_top, w_end, AP, inner):
     SP = np.asarray(SP, float); ST = SP + L*d; SB = ST + w_end*n
     mid = SP + .5*L*d - .006*n
     poly = [tuple(SP), tuple(mid), tuple(ST), tuple(ST), tuple(SB), tuple(SB), tuple(AP), tuple(inner)]
-    return _chaikin(poly, 3), ST, SB, d
+    return chaikin(poly, 3), ST, SB, d
 
 def _both(G, key, item, mirror=lambda x: _mir(x)):
     G[key] += [item, mirror(item)]
 
-def _tee(r, chiffon=False):
+def tee_outline(r, chiffon=False):
     bw, nw, nd = .25*r.uniform(.96, 1.05), .105, .075*r.uniform(.9, 1.15)
     th, L = math.radians(r.uniform(24, 32)), .2*r.uniform(.92, 1.08)
     SP, AP, hem = (bw + .02, .05), (bw - .004, .265), .975
     half = [(0, .025), (nw*.6, .018), (nw, 0), (nw, 0), SP, SP, (bw + .006, .16), AP, (bw - .012, .56),
             (bw + .006, hem), (bw + .006, hem), (bw*.5, hem + .006), (0, hem + .008)]
     G = _G(texture='knit', w=2*(SP[0] + L*math.cos(th)) + .04)
-    G['opaque'].append(_chaikin(_sym(half), 3))
+    G['opaque'].append(chaikin(mirror_outline(half), 3))
     sl, ST, SB, d = _sleeve(SP, th, L, .15, .14, AP, (bw - .05, .13))
     for P in (sl, _mir(sl)): G['sheer' if chiffon else 'opaque'].append(P)
     back = _arc((-nw, 0), (nw, 0), .024); front = _arc((nw, 0), (-nw, 0), nd*1.1, 12)
     G['dark'].append((np.vstack([back, front]), .45))
     _both(G, 'seams', _arc((nw + .012, .004), (-nw - .012, .004), nd*1.1 + .02, 14))
-    _both(G, 'seams', _chaikin([SP, (bw + .006, .16), AP], 2, False))
+    _both(G, 'seams', chaikin([SP, (bw + .006, .16), AP], 2, False))
     G['stitches'] += [_arc((-bw, hem - .024), (bw, hem - .024), .007, 16)]
     for s in (1, -1):
         a, b = ST - .022*d, SB - .022*d
         G['stitches'].append(np.array([[a[0]*s, a[1]], [b[0]*s, b[1]]]))
     G['hems'].append(_arc((-bw - .006, hem), (bw + .006, hem), .008, 16))
     G['trims'] += [(back, (0, .3)), (np.array([ST, SB]), (bw, .2)), (_mir([ST, SB]), (-bw, .2))]
-    G['folds'] += [(_chaikin([(bw - .03, .29), (bw*.55, .38), (bw*.25, .47)], 2, False), .14, .02),
-                   (_chaikin([(-bw + .03, .3), (-bw*.5, .4), (-bw*.2, .5)], 2, False), .12, .02)]
+    G['folds'] += [(chaikin([(bw - .03, .29), (bw*.55, .38), (bw*.25, .47)], 2, False), .14, .02),
+                   (chaikin([(-bw + .03, .3), (-bw*.5, .4), (-bw*.2, .5)], 2, False), .12, .02)]
     for _ in range(r.integers(2, 5)):
         u = r.uniform(-bw*.8, bw*.8); v0 = r.uniform(.45, .7)
         G['folds'].append((np.array([(u, v0), (u + r.uniform(-.04, .04), v0 + .2), (u + r.uniform(-.05, .05), hem - .03)]), r.uniform(.06, .12), .025))
@@ -165,7 +167,7 @@ def _shirt(r, chiffon=False):
     half = [(0, 0), (.045, -.006), (nw, 0), (nw + .01, .02), SP, SP, (bw + .004, .17), AP, (bw - .008, .6),
             (bw, .9), (bw, .9), (bw*.72, .93), (bw*.35, .985), (0, 1.0)]
     G = _G(texture='weave', w=2*(SP[0] + L*math.cos(th)) + .06, top=-.01)
-    G['opaque'].append(_chaikin(_sym(half), 3))
+    G['opaque'].append(chaikin(mirror_outline(half), 3))
     sl, ST, SB, d = _sleeve(SP, th, L, .16, .105, AP, (bw - .05, .14))
     for P in (sl, _mir(sl)): G['sheer' if chiffon else 'opaque'].append(P)
     collar = [(nw + .006, .012), (.065, .15), (.012, .088)]
@@ -175,18 +177,18 @@ def _shirt(r, chiffon=False):
         G['seams'].append(np.array([(s*.022, .1), (s*.022, .995)]))
         a, b = ST - .085*d, SB - .085*d
         G['seams'].append(np.array([[a[0]*s, a[1]], [b[0]*s, b[1]]]))
-        G['seams'].append(_chaikin([(s*SP[0], SP[1]), (s*(bw + .004), .17), (s*AP[0], AP[1])], 2, False))
+        G['seams'].append(chaikin([(s*SP[0], SP[1]), (s*(bw + .004), .17), (s*AP[0], AP[1])], 2, False))
         for k in range(5):  # cuff wrinkles
             c = SP + (L*(.55 + .07*k))*d + (.03 + .04*r.random())*np.array([-d[1], d[0]])
             G['folds'].append((np.array([[c[0]*s, c[1]], [(c[0] - .06*d[1])*s, c[1] + .06*d[0] + .01]]), .12, .01))
     G['buttons'] += [(0, v, .0085) for v in np.linspace(.13, .86, 6)]
     pk = [(-.2, .22), (-.2, .22), (-.2, .34), (-.145, .365), (-.09, .34), (-.09, .22), (-.09, .22)]
     G['stitches'].append(np.array(pk))
-    G['stitches'].append(_chaikin([(-bw, .88), (-bw*.72, .91), (-bw*.35, .965), (0, .98), (bw*.35, .965), (bw*.72, .91), (bw, .88)], 2, False))
-    G['hems'].append(_chaikin([(-bw, .9), (-bw*.72, .93), (-bw*.35, .985), (0, 1.0), (bw*.35, .985), (bw*.72, .93), (bw, .9)], 2, False))
+    G['stitches'].append(chaikin([(-bw, .88), (-bw*.72, .91), (-bw*.35, .965), (0, .98), (bw*.35, .965), (bw*.72, .91), (bw, .88)], 2, False))
+    G['hems'].append(chaikin([(-bw, .9), (-bw*.72, .93), (-bw*.35, .985), (0, 1.0), (bw*.35, .985), (bw*.72, .93), (bw, .9)], 2, False))
     G['trims'] += [(_arc((-nw, 0), (nw, 0), .008), (0, .3)), (np.array([ST, SB]), (bw, .3)), (_mir([ST, SB]), (-bw, .3))]
-    G['folds'] += [(_chaikin([(bw - .03, .32), (bw*.5, .42), (bw*.2, .5)], 2, False), .12, .02),
-                   (_chaikin([(-bw + .03, .33), (-bw*.5, .43), (-bw*.25, .52)], 2, False), .1, .02)]
+    G['folds'] += [(chaikin([(bw - .03, .32), (bw*.5, .42), (bw*.2, .5)], 2, False), .12, .02),
+                   (chaikin([(-bw + .03, .33), (-bw*.5, .43), (-bw*.25, .52)], 2, False), .1, .02)]
     for _ in range(r.integers(2, 5)):
         u = r.uniform(-bw*.8, bw*.8); v0 = r.uniform(.4, .6)
         G['folds'].append((np.array([(u, v0), (u + r.uniform(-.04, .04), .8), (u + r.uniform(-.05, .05), .95)]), r.uniform(.06, .12), .022))
@@ -203,9 +205,9 @@ def _dress(r, chiffon=False):
     bod = [(0, .085), (.04, .07), (.075, 0), (.075, 0), (.14, 0), (.14, 0), (.145, .08), (.18, .17), (.18, .17),
            (.165, .26), (.14, wv), (.14, wv), (.13, wv + .02), (0, wv + .02)]
     G = _G(texture='knit', w=2*(hw + .06) + .04, h=1.02)
-    G['opaque'].append(_chaikin(_sym(bod), 3))
+    G['opaque'].append(chaikin(mirror_outline(bod), 3))
     def skirt(half_w, hem, amp):
-        return _chaikin(_sym([(0, wv - .01), (.14, wv - .01), (.14, wv), (.14, wv), (half_w*.55, .6), (half_w, hem - .02), (half_w, hem - .02)]
+        return chaikin(mirror_outline([(0, wv - .01), (.14, wv - .01), (.14, wv), (.14, wv), (half_w*.55, .6), (half_w, hem - .02), (half_w, hem - .02)]
                              + _wavy_hem(half_w, hem - .02, hem, amp, .1, ph)), 2)
     if chiffon:
         G['opaque'].append(skirt(hw*.85, .84, .006))
@@ -214,11 +216,11 @@ def _dress(r, chiffon=False):
         G['stitches'].append(np.array([(-u, v) for u, v in lh] + lh[::-1][1:]))
     else:
         G['opaque'].append(skirt(hw, .985, .012)); hem_w, hem_v = hw, .985
-    front = _chaikin([(.075, 0), (.055, .1), (0, .2), (0, .2), (-.055, .1), (-.075, 0)], 2, False)
+    front = chaikin([(.075, 0), (.055, .1), (0, .2), (0, .2), (-.055, .1), (-.075, 0)], 2, False)
     G['dark'].append((np.vstack([_arc((-.075, 0), (.075, 0), .085), front]), .42))
     G['seams'].append(_arc((-.14, wv), (.14, wv), .006))
     _both(G, 'seams', np.array([(.07, wv), (.075, .22)]))
-    _both(G, 'seams', _chaikin([(.08, .0), (.06, .1), (.008, .205)], 2, False) + [.006, .004])
+    _both(G, 'seams', chaikin([(.08, .0), (.06, .1), (.008, .205)], 2, False) + [.006, .004])
     hh = _wavy_hem(hem_w, hem_v - .02, hem_v, .012, .1, ph)
     hem = np.array([(-u, v) for u, v in hh] + hh[::-1][1:])
     G['hems'].append(hem)
@@ -242,16 +244,16 @@ def _trousers(r, chiffon=False):
     if chiffon:
         top = [(0, 0), (wb, 0), (wb, 0), (wb + .005, .05), (hp, .22), (hp - .01, .6), (hp - .01, .63), (hp - .01, .63),
                (.03, .63), (.03, .63), (0, cr), (0, cr)]
-        G['opaque'].append(_chaikin(_sym(top), 3))
+        G['opaque'].append(chaikin(mirror_outline(top), 3))
         for s in (1, -1):
-            P = _chaikin([(.03, .6), (hp - .01, .6), (hp - .01, .6), (hem_o + .02, 1.0), (hem_o + .02, 1.0), (hem_i - .01, 1.0), (hem_i - .01, 1.0), (.03, .6)], 2)
+            P = chaikin([(.03, .6), (hp - .01, .6), (hp - .01, .6), (hem_o + .02, 1.0), (hem_o + .02, 1.0), (hem_i - .01, 1.0), (hem_i - .01, 1.0), (.03, .6)], 2)
             G['sheer'].append(P if s > 0 else _mir(P))
     else:
-        G['opaque'].append(_chaikin(_sym(legs(0, 1.0)), 3))
+        G['opaque'].append(chaikin(mirror_outline(legs(0, 1.0)), 3))
     G['seams'].append(_arc((-wb, .055), (wb, .055), 0))
     for u in (-.17, -.06, .06, .17):
         G['seams'] += [np.array([(u - .008, .0), (u - .008, .07)]), np.array([(u + .008, .0), (u + .008, .07)])]
-    G['stitches'].append(_chaikin([(.0, .06), (.035, .07), (.035, .22), (.02, .27), (0, .29)], 2, False))
+    G['stitches'].append(chaikin([(.0, .06), (.035, .07), (.035, .22), (.02, .27), (0, .29)], 2, False))
     G['buttons'].append((0, .028, .011))
     _both(G, 'seams', np.array([(.13, .058), (.215, .17)]))
     G['dark'] += [(np.array([(.13, .058), (.215, .17), (.22, .12), (.2, .058)]), .8), (_mir([(.13, .058), (.215, .17), (.22, .12), (.2, .058)]), .8)]
@@ -275,18 +277,18 @@ def _jacket(r, chiffon=False):
     half = [(0, .03), (.05, .02), (nw, 0), (nw, 0), SP, SP, (bw + .012, .17), AP, (bw - .01, .55),
             (bw + .012, hem), (bw + .012, hem), (bw*.5, hem + .004), (.05, hem + .01), (0, hem + .03)]
     G = _G(texture='tweed', w=2*(SP[0] + L*math.cos(th)) + .06)
-    G['opaque'].append(_chaikin(_sym(half), 3))
+    G['opaque'].append(chaikin(mirror_outline(half), 3))
     sl, ST, SB, d = _sleeve(SP, th, L, .18, .125, AP, (bw - .05, .14))
     for P in (sl, _mir(sl)): G['sheer' if chiffon else 'opaque'].append(P)
     lap = [(nw - .005, .005), (.15, .1), (.13, .12), (.175, .14), (.02, .45)]
     _both(G, 'seams', np.array(lap))
     G['folds'] += [(np.array(lap[3:]) + [.004, .004], .18, .006), (_mir(lap[3:]) + [-.004, .004], .18, .006)]
     G['dark'].append((np.array([(-.06, .035), (-.03, .02), (.03, .02), (.06, .035), (.02, .45)]), .35))
-    G['seams'].append(_chaikin([(.02, .45), (.02, .85), (.02, .85), (.07, hem)], 2, False))
+    G['seams'].append(chaikin([(.02, .45), (.02, .85), (.02, .85), (.07, hem)], 2, False))
     G['buttons'] += [(.03 + .0, .52, .013), (.03, .66, .013)]
     for s in (1, -1):
         G['seams'] += [np.array([(s*.09, .64), (s*.22, .64)]), np.array([(s*.09, .64), (s*.09, .69), (s*.22, .69), (s*.22, .64)])]
-        G['seams'].append(_chaikin([(s*SP[0], SP[1]), (s*(bw + .012), .17), (s*AP[0], AP[1])], 2, False))
+        G['seams'].append(chaikin([(s*SP[0], SP[1]), (s*(bw + .012), .17), (s*AP[0], AP[1])], 2, False))
         a, b = ST - .09*d, SB - .09*d
         G['stitches'].append(np.array([[a[0]*s, a[1]], [b[0]*s, b[1]]]))
         for k in range(3):
@@ -301,14 +303,14 @@ def _jacket(r, chiffon=False):
     G['trims'] += [(collar, (0, .3)), (np.array([ST, SB]), (bw, .3)), (_mir([ST, SB]), (-bw, .3))]
     G['fur_bands'] += [np.array(lap[:2] + [(.13, .12), (.175, .14), (.19, .155), (.08, .06)]), _mir(lap[:2] + [(.13, .12), (.175, .14), (.19, .155), (.08, .06)]),
                        np.array([ST, SB, SB - .07*d, ST - .07*d]), _mir([ST, SB, SB - .07*d, ST - .07*d])]
-    G['folds'] += [(_chaikin([(bw - .03, .33), (bw*.5, .42), (bw*.25, .5)], 2, False), .1, .02),
-                   (_chaikin([(-bw + .03, .33), (-bw*.5, .42), (-bw*.25, .5)], 2, False), .1, .02)]
+    G['folds'] += [(chaikin([(bw - .03, .33), (bw*.5, .42), (bw*.25, .5)], 2, False), .1, .02),
+                   (chaikin([(-bw + .03, .33), (-bw*.5, .42), (-bw*.25, .5)], 2, False), .1, .02)]
     return G
 
-_BUILDERS = dict(tee=_tee, shirt=_shirt, dress=_dress, trousers=_trousers, jacket=_jacket)
+_BUILDERS = dict(tee=tee_outline, shirt=_shirt, dress=_dress, trousers=_trousers, jacket=_jacket)
 
 # %% ../nbs/02_samples.ipynb #93345b7e
-class _Frame:
+class GarmentFrame:
     "Maps garment units (u right, v down) to pixels: fit with a margin, a slight tilt and a smooth warp."
     def __init__(self, W, H, G, below, r, f=1.0):
         top, bot = G['top'] - .03, G['h'] + below + .01
@@ -318,7 +320,7 @@ class _Frame:
         a = math.radians(r.uniform(-1.5, 1.5)); self.c, self.sn = math.cos(a), math.sin(a)
         self.w = r.uniform(-.006, .006, 2); self.ph = r.uniform(0, 6.28, 2)
     def scaled(self, f):
-        o = object.__new__(_Frame); o.__dict__.update(self.__dict__)
+        o = object.__new__(GarmentFrame); o.__dict__.update(self.__dict__)
         o.s, o.cx, o.cy = self.s*f, self.cx*f, self.cy*f; return o
     def __call__(self, P):
         P = np.asarray(P, np.float64).reshape(-1, 2); u, v = P[:, 0], P[:, 1]
@@ -329,7 +331,7 @@ _SH = 4                                          # cv2 sub-pixel bits: coordinat
 
 def _ip(P, off=(0, 0)): return np.round((np.asarray(P) - off)*(1 << _SH)).astype(np.int32)
 
-def _fill(img, polys, val, off=(0, 0)):
+def fill_polys(img, polys, val, off=(0, 0)):
     for P in polys: cv2.fillPoly(img, [_ip(P, off)], val, cv2.LINE_AA, _SH)
 
 def _lines(img, lines, wpx, val, off=(0, 0), base=0):
@@ -379,7 +381,7 @@ def _lace(A8, D, G, fr, r):
         top, bot = P - .004*n, P + depth[:, None]*n
         band = fr(np.vstack([top, bot[::-1]]))
         lay, off = _edge_layer([band], W, H, 6); net = np.zeros_like(lay); msk = np.zeros_like(lay)
-        _fill(msk, [band], 255, off)
+        fill_polys(msk, [band], 255, off)
         h, w = lay.shape; sp = max(2.5, .004*fr.s); L = h + w
         segs = [np.array([[x, 0], [x + L*.58, L]]) for x in np.arange(-L, w, sp)] + [np.array([[x, 0], [x - L*.58, L]]) for x in np.arange(0, w + L, sp)]
         _lines(net, [sg + off for sg in segs], .0005*fr.s, 255, off)
@@ -426,10 +428,10 @@ def _fur(A8, D, G, fr, r):
 
 _EDGE_FN = dict(fringe=_fringe, lace=_lace, fur=_fur)
 
-def _details(D, G, fr, r):
+def draw_details(D, G, fr, r):
     "Seams, stitching, buttons, the dark inside of a neckline: drawn into D (128 = no change)."
     s = fr.s
-    for P, f in G['dark']: _fill(D, [fr(_chaikin(P, 2))], int(128*f))
+    for P, f in G['dark']: fill_polys(D, [fr(chaikin(P, 2))], int(128*f))
     _lines(D, [fr(P) for P in G['seams']], .0018*s, 86, base=128)
     dashes = []
     for P in G['stitches']:
@@ -449,7 +451,7 @@ def _details(D, G, fr, r):
             roots = np.c_[r.uniform(x0, x1, n), r.uniform(y0, y1, n)]
             ang = r.uniform(0, 6.28) + r.normal(0, .35, n); L = r.uniform(.006, .016, n)*s
             ends = roots + np.c_[np.cos(ang), np.sin(ang)]*L[:, None]
-            msk = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8); _fill(msk, [Bp], 1, (x0, y0))
+            msk = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8); fill_polys(msk, [Bp], 1, (x0, y0))
             keep = msk[(roots[:, 1] - y0).astype(int).clip(0, msk.shape[0]-1), (roots[:, 0] - x0).astype(int).clip(0, msk.shape[1]-1)] > 0
             segs = [np.array([a, b]) for a, b in zip(roots[keep], ends[keep])]
             _lines(D, segs[::2], .0007*s, 160, base=128); _lines(D, segs[1::2], .0007*s, 100, base=128)
@@ -470,7 +472,7 @@ def _folds(G, frl, shape):
         ws = []
         for P, k, w in G['folds']:
             if not lo <= w < hi: continue
-            Q = _chaikin(P, 2, False); n = _normals(Q)
+            Q = chaikin(P, 2, False); n = _normals(Q)
             t = max(1, int(round(w*frl.s))); ws.append(w*frl.s)
             a, b = (V, Hl) if k > 0 else (Hl, V)
             cv2.polylines(a, [np.round(frl(Q)).astype(np.int32)], False, abs(k), t, cv2.LINE_AA)
@@ -481,7 +483,7 @@ def _folds(G, frl, shape):
         out.append((V, Hl))
     return out[0][0] + out[1][0], out[0][1] + out[1][1]
 
-def _fields(G, fr, A8, W, H, shadow, r):
+def shading_fields(G, fr, A8, W, H, shadow, r):
     "Low-res garment shading S, chiffon density, backdrop luminance L (shadow included)."
     f = min(1., 640/max(W, H)); hl, wl = max(8, round(H*f)), max(8, round(W*f))
     frl = fr.scaled(wl/W)
@@ -508,7 +510,7 @@ def _fields(G, fr, A8, W, H, shadow, r):
 
 _PITCH = dict(knit=.0016, weave=.0011, twill=.0014, tweed=.002)
 
-def _texture_block(texture, s, r, rows, W):
+def texture_block(texture, s, r, rows, W):
     "A band of fabric texture (rows × ≥W), periodic so bands join up: weave/knit pattern + fibre noise."
     p = _PITCH[texture]*s; P = max(2, int(round(p))); fade = float(np.clip((p - 2.5)/3, 0, 1))
     n1, n2 = P*max(1, 192//P), P*max(1, 256//P)
@@ -523,7 +525,7 @@ def _texture_block(texture, s, r, rows, W):
     T += cv2.GaussianBlur(r.standard_normal((1, W)).astype(np.float32), (0, 1), 1.2)*np.float32(.006)  # yarn columns
     return np.ascontiguousarray(T)
 
-def _stripes(W, fr, c0, c1, r):
+def stripe_colours(W, fr, c0, c1, r):
     "Per-column garment colour (W×3): plain, or vertical stripes (anti-aliased by 4× supersampling)."
     if c1 is None: return np.tile(np.float32(c0), (W, 1))
     per, duty = .036*r.uniform(.8, 1.2), r.uniform(.22, .4)
@@ -537,7 +539,7 @@ def composite(fg, bg, alpha):
     f, g = fg.astype(np.float32), bg.astype(np.float32)
     return np.rint((f - g)*np.asarray(alpha, np.float32)[..., None] + g).astype(np.uint8)
 
-def _compose_bands(S, T, D, colx, L, paper, alpha, r, B):
+def compose_bands(S, T, D, colx, L, paper, alpha, r, B):
     "Garment colour, backdrop and their composite, B rows at a time (cv2 ops: threaded, no big temporaries)."
     H, W = L.shape
     img, fg, plate = (np.empty((H, W, 3), np.uint8) for _ in range(3))
@@ -563,24 +565,24 @@ def make_sample(kind:str='tee', width:int|None=None, height:int|None=None, mp:fl
                 chiffon=chiffon, shadow=shadow, seed=seed)
     _choice('kind', kind, KINDS); _choice('edge', edge, EDGES)
     if not (isinstance(seed, (int, np.integer)) and seed >= 0): raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    W, H = _size(width, height, mp)
-    paper = _rgb('backdrop', backdrop, BACKDROPS)
+    W, H = sample_size(width, height, mp)
+    paper = named_rgb('backdrop', backdrop, BACKDROPS)
     r = np.random.default_rng([int(seed), KINDS.index(kind), EDGES.index(edge), int(bool(chiffon))])
-    c0, c1, cname = _garment_colors(color, paper, r)
+    c0, c1, cname = garment_colours(color, paper, r)
     G = _BUILDERS[kind](r, bool(chiffon)); G['_fur'] = edge == 'fur'
-    fr = _Frame(W, H, G, .085 if edge in ('fringe', 'lace') else 0, r)
+    fr = GarmentFrame(W, H, G, .085 if edge in ('fringe', 'lace') else 0, r)
     # alpha: opaque parts, sheer parts × density, fine edges; then a touch of lens blur
     A8, D = np.zeros((H, W), np.uint8), np.full((H, W), 128, np.uint8)     # D: fabric detail, 128 = ×1
-    _fill(A8, [fr(P) for P in G['opaque']], 255)
+    fill_polys(A8, [fr(P) for P in G['opaque']], 255)
     if edge != 'plain': _EDGE_FN[edge](A8, D, G, fr, r)
-    S, dens, L = _fields(G, fr, A8, W, H, shadow, r)
+    S, dens, L = shading_fields(G, fr, A8, W, H, shadow, r)
     if G['sheer'] and chiffon:
-        Ps = [fr(P) for P in G['sheer']]; lay, off = _edge_layer(Ps, W, H, 2); _fill(lay, Ps, 255, off)
+        Ps = [fr(P) for P in G['sheer']]; lay, off = _edge_layer(Ps, W, H, 2); fill_polys(lay, Ps, 255, off)
         h, w = lay.shape; f = dens.shape[1]/W
         M = np.float32([[1/f, 0, 0], [0, 1/f, 0]]); M[:, 2] = [-off[0] + .5/f - .5, -off[1] + .5/f - .5]
         dn = cv2.warpAffine(dens*255, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         _screen_into(A8, cv2.multiply(lay, dn.astype(np.uint8), scale=1/255), *off)
-    _details(D, G, fr, r)
+    draw_details(D, G, fr, r)
     sig = .35 + .25*math.sqrt(H/1000)
     A8 = cv2.GaussianBlur(A8, (0, 0), sig)
     alpha = cv2.multiply(A8, 1/255, dtype=cv2.CV_32F)
@@ -588,9 +590,9 @@ def make_sample(kind:str='tee', width:int|None=None, height:int|None=None, mp:fl
     Sf *= 1 + cv2.GaussianBlur(r.standard_normal((H, 1)).astype(np.float32), (1, 0), 1.2)*np.float32(.006)   # yarn rows
     Lf = cv2.resize(L, (W, H), interpolation=cv2.INTER_LINEAR)
     B = 256
-    T = _texture_block(G['texture'], fr.s, r, B, W)
-    colx = _stripes(W, fr, c0, c1, r)
-    img, fg, plate = _compose_bands(Sf, T, D, colx, Lf, paper, alpha, r, B)
+    T = texture_block(G['texture'], fr.s, r, B, W)
+    colx = stripe_colours(W, fr, c0, c1, r)
+    img, fg, plate = compose_bands(Sf, T, D, colx, Lf, paper, alpha, r, B)
     bname = backdrop if isinstance(backdrop, str) else '%02x%02x%02x' % paper
     stem = '-'.join([kind, cname, bname] + ([edge] if edge != 'plain' else []) + (['chiffon'] if chiffon else [])
                     + ([] if shadow else ['noshadow']) + [f's{seed}'])

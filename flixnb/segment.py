@@ -14,7 +14,7 @@ from .core import Shot, stage, NoSubjectError, StageError, ModelError
 from .models import MODELS, load_onnx, model_path
 
 # %% auto #0
-__all__ = ['u2netp', 'u2net', 'u2netp_int8_path', 'onnx_model', 'pose_names', 'person', 'mask_iou']
+__all__ = ['coarse_shape', 'u2netp', 'u2net', 'u2netp_int8_path', 'onnx_model', 'pose_names', 'person', 'mask_iou']
 
 # %% ../nbs/11_segment.ipynb #09eda858
 def _letterbox(img:np.ndarray, max_aspect:float=3.0):
@@ -33,7 +33,7 @@ def _area(img:np.ndarray, w:int, h:int) -> np.ndarray:
     if k >= 2: img = cv2.resize(img[:H - H % k, :W - W % k], (W // k, H // k), interpolation=cv2.INTER_AREA)
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
 
-def _coarse_shape(h:int, w:int, long:int) -> tuple[int, int]:
+def coarse_shape(h:int, w:int, long:int) -> tuple[int, int]:
     "(h, w) of the coarse map: the image's aspect ratio with long side min(`long`, image's long side)."
     s = min(1.0, long/max(h, w))
     return max(1, round(h*s)), max(1, round(w*s))
@@ -97,7 +97,7 @@ def _run_salient(shot:Shot, path, size=(320, 320), mean=MODELS['u2netp']['mean']
     if minmax:
         lo, hi = float(p.min()), float(p.max())
         p = (p - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(p)
-    coarse = _fit_coarse(p, crop, img.shape[:2], _coarse_shape(*shot.image.shape[:2], max(w, h)))
+    coarse = _fit_coarse(p, crop, img.shape[:2], coarse_shape(*shot.image.shape[:2], max(w, h)))
     return coarse, raw
 
 def _u2(shot, name, min_conf, min_area, int8:bool=False, flip:bool=False):
@@ -222,7 +222,7 @@ def person(shot:Shot, model_selection:int=0, keypoints:bool=True, work_size:int=
         mask = _mp_model('selfie', model_selection).process(small).segmentation_mask
         res = _mp_model('pose').process(small) if keypoints else None
     mask = np.asarray(mask, np.float32)
-    coarse = _fit_coarse(mask, (y0, y1, x0, x1), (ph, pw), _coarse_shape(h, w, work_size))
+    coarse = _fit_coarse(mask, (y0, y1, x0, x1), (ph, pw), coarse_shape(h, w, work_size))
     kp, found = {}, False
     if res is not None and res.pose_landmarks is not None:
         found = True

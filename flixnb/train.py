@@ -15,9 +15,9 @@ from .traindata import PairStream, scan_cutouts, split_cutouts, eval_pairs, load
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'u2netp_net', 'u2netp_from_onnx', 'to_input', 'ort_agreement', 'seg_loss', 'save_checkpoint',
-           'list_checkpoints', 'load_checkpoint', 'resume_checkpoint', 'evaluate', 'train', 'export_onnx',
-           'registry_path', 'registered_models', 'register_model', 'trained_model_path', 'onnx_step', 'finish',
-           'run_training', 'template_path', 'train_parser', 'main']
+           'list_checkpoints', 'load_checkpoint', 'resume_checkpoint', 'torch_device', 'evaluate', 'train',
+           'export_onnx', 'registry_path', 'registered_models', 'register_model', 'trained_model_path', 'onnx_step',
+           'finish', 'run_training', 'template_path', 'train_parser', 'main']
 
 # %% ../nbs/51_train.ipynb #df948f0e
 @functools.cache
@@ -228,7 +228,7 @@ def resume_checkpoint(run_dir, log=print) -> tuple[dict|None, Path|None, list[st
     return None, None, warns
 
 # %% ../nbs/51_train.ipynb #2df1ad4b
-def _device(device:str='auto'):
+def torch_device(device:str='auto'):
     import torch
     if device in (None, 'auto'): return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if str(device).startswith('cuda') and not torch.cuda.is_available():
@@ -241,7 +241,7 @@ def evaluate(net, pairs, device='cpu', batch:int=8) -> dict:
     import torch
     from flixnb.metrics import iou, boundary_f
     if not pairs: return dict(n=0, iou=float('nan'), boundary_f=float('nan'), loss=float('nan'))
-    dev = _device(device); net = net.eval().to(dev)
+    dev = torch_device(device); net = net.eval().to(dev)
     ious, bfs, losses = [], [], []
     for i in range(0, len(pairs), batch):
         chunk = pairs[i:i+batch]
@@ -288,7 +288,7 @@ def train(cutouts, run, resume:bool=True, log=print, **params) -> dict:
     if bad: raise FlixError(f"unknown training parameter(s) {bad}; valid: {', '.join(DEFAULTS)}")
     P = {**DEFAULTS, **params}
     run = Path(run); run.mkdir(parents=True, exist_ok=True)
-    dev = _device(P['device'])
+    dev = torch_device(P['device'])
     amp = dev.type == 'cuda' if P['amp'] in ('auto', None) else bool(P['amp'])
     if amp and dev.type != 'cuda': log("note: mixed precision needs CUDA; training in full precision"); amp = False
     good, skipped = scan_cutouts(cutouts)

@@ -371,10 +371,10 @@ def fit(kind:str, data, run, minutes:float=60.0, batch:int=8, lr:float=1e-3, dev
         log=print, progress:bool=True) -> dict:
     """Train the `kind` network ('parser' or 'tryon') on the pairs folder `data` into the folder `run` for `minutes` of
     training time (counted across resumes). Returns {'run', 'step', 'minutes', 'val', 'checkpoint'}."""
-    from flixnb.train import save_checkpoint, resume_checkpoint, _device
+    from flixnb.train import save_checkpoint, resume_checkpoint, torch_device
     n = _nets(); torch = n['torch']
     if threads: torch.set_num_threads(threads)
-    dev = _device(device)
+    dev = torch_device(device)
     pf = data if isinstance(data, PairFolder) else PairFolder(data, need_parse=True)
     run = Path(run); run.mkdir(parents=True, exist_ok=True)
     net = make_net(kind).to(dev)

@@ -50,7 +50,7 @@ def main(argv=None):
     import onnxruntime as ort
     from flixnb.samples import sample
     from flixnb.models import MODELS, model_path
-    from flixnb.segment import _coarse_shape
+    from flixnb.segment import coarse_shape
 
     dev = torch.device('cuda')
     dtype = torch.float16 if a.dtype == 'fp16' else torch.float32
@@ -73,7 +73,7 @@ def main(argv=None):
         try: out = sess.run(None, {inp: np.ascontiguousarray(x)})[0]
         except Exception:     # a model exported with batch 1: one at a time
             out = np.concatenate([sess.run(None, {inp: x[i:i+1]})[0] for i in range(len(imgs))])
-        ch, cw = _coarse_shape(H, W, 320)
+        ch, cw = coarse_shape(H, W, 320)
         res = []
         for pm in out[:, 0]:
             pm = (pm - pm.min())/max(float(pm.max() - pm.min()), 1e-6)
