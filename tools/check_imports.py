@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The house's import graph: modules, edges, cycles, and private names imported across modules (issue 18).
 
-`python tools/check_imports.py` prints the figures; `--strict` exits 1 when there is a cycle or a private import
-(what CI will enforce once the restructure lands). Every import counts, function-local ones included: a lazy import
+`python tools/check_imports.py` prints the figures; `--no-private` exits 1 on a private import (CI runs it: `make
+sync-check`); `--strict` also on a cycle (what CI will enforce once the restructure into layers lands). Every import counts, function-local ones included: a lazy import
 is still a dependency."""
 import ast, sys
 from pathlib import Path
@@ -38,7 +38,7 @@ def graph():
     edges, private = {}, []
     for m, f in mods.items():
         for tgt, name, line in imports(f):
-            if tgt not in mods and name and f"{tgt}.{name}" in mods: tgt = f"{tgt}.{name}"; name = None   # from pkg import module
+            if name and f"{tgt}.{name}" in mods: tgt = f"{tgt}.{name}"; name = None   # from pkg import module
             if tgt == m or tgt not in mods: continue
             edges.setdefault(m, set()).add(tgt)
             if name and name.startswith('_') and not name.startswith('__'): private.append((m, tgt, name, line))
@@ -72,3 +72,4 @@ if __name__ == '__main__':
     for c in cyc: print("  cycle: " + ' ↔ '.join(c))
     for m, t, n, l in private: print(f"  private: {m}:{l} imports {t}.{n}")
     if '--strict' in sys.argv and (cyc or private): sys.exit(1)
+    if '--no-private' in sys.argv and private: sys.exit(1)
