@@ -796,6 +796,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'flixnb.vton.read_pairs': ('vton.html#read_pairs', 'flixnb/vton.py'),
                              'flixnb.vton.refuse_category': ('vton.html#refuse_category', 'flixnb/vton.py'),
                              'flixnb.vton.shipped_weights': ('vton.html#shipped_weights', 'flixnb/vton.py'),
+                             'flixnb.vton.smooth_grid': ('vton.html#smooth_grid', 'flixnb/vton.py'),
                              'flixnb.vton.ssim_map': ('vton.html#ssim_map', 'flixnb/vton.py'),
                              'flixnb.vton.time_one': ('vton.html#time_one', 'flixnb/vton.py'),
                              'flixnb.vton.to_work': ('vton.html#to_work', 'flixnb/vton.py'),

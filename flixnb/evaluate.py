@@ -455,7 +455,7 @@ def garment_sheet(rows, path, h:int=320):
         edge = cv2.resize(_edge_tile(image, alpha), (h, h), interpolation=cv2.INTER_NEAREST)
         t = np.hstack([cut, np.full((h, 4, 3), 255, np.uint8), edge])
         t = np.vstack([np.full((22, t.shape[1], 3), 255, np.uint8), t])
-        cv2.putText(t, f"{name}: {label}"[:60], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(t, f"{name}: {label}".replace('→', '->')[:60], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         tiles.append(t)
     if not tiles: return None
     cols = 3; wmax = max(t.shape[1] for t in tiles)

@@ -16,10 +16,10 @@ __all__ = ['H', 'W', 'LIP', 'GARMENT', 'ARMS', 'HEAD', 'FLIP_LIP', 'REPORT_LABEL
            'box_grid', 'make_net', 'n_params', 'read_labels', 'PairFolder', 'ssim_map', 'garment_region',
            'paired_scores', 'tryon_forward', 'tryon_inputs', 'tryon_loss', 'parser_loss', 'parser_sample', 'label_iou',
            'predict_parse', 'validate', 'fit', 'package_weights', 'weights_dir', 'export_weights', 'load_net',
-           'get_net', 'shipped_weights', 'person_frame', 'parse_person', 'dress', 'generated_xmp', 'is_generated',
-           'refuse_category', 'garment_cutout', 'person_parse', 'read_pairs', 'tryon_pair', 'tryon_pairs', 'pairs_main',
-           'parser_scores', 'paired_benchmark', 'contact_sheet', 'time_one', 'bench_tryon', 'make_parses',
-           'train_tryon', 'train_template', 'train_main']
+           'get_net', 'shipped_weights', 'person_frame', 'parse_person', 'smooth_grid', 'dress', 'generated_xmp',
+           'is_generated', 'refuse_category', 'garment_cutout', 'person_parse', 'read_pairs', 'tryon_pair',
+           'tryon_pairs', 'pairs_main', 'parser_scores', 'paired_benchmark', 'contact_sheet', 'time_one', 'bench_tryon',
+           'make_parses', 'train_tryon', 'train_template', 'train_main']
 
 # %% ../nbs/45_vton.ipynb #064a723f
 H, W = 256, 192
@@ -554,6 +554,22 @@ def parse_person(image:np.ndarray, net=None, path=None, check:bool=True) -> np.n
     return lab
 
 # %% ../nbs/45_vton.ipynb #8900953d
+def smooth_grid(grid:np.ndarray, weight:np.ndarray, deg:int=3, work:int=64) -> np.ndarray:
+    """The sampling grid (H×W×2) replaced by the 2-D polynomial of degree `deg` that fits it best where `weight` is high
+    (least squares at ≤ `work` px): the learned flow's placement kept, its local swirls — what smears a print — gone."""
+    h, w = grid.shape[:2]
+    s = min(1.0, work/max(h, w)); hs, ws = max(8, round(h*s)), max(8, round(w*s))
+    g = cv2.resize(grid, (ws, hs), interpolation=cv2.INTER_AREA)
+    wt = cv2.resize(np.asarray(weight, np.float32), (ws, hs), interpolation=cv2.INTER_AREA).reshape(-1)
+    if wt.sum() < 20: return grid
+    terms = lambda u, v: np.stack([u**i * v**j for i in range(deg + 1) for j in range(deg + 1 - i)], -1)
+    yy, xx = np.mgrid[:hs, :ws].astype(np.float32)
+    A = terms((xx + .5)/ws*2 - 1, (yy + .5)/hs*2 - 1).reshape(-1, (deg + 1)*(deg + 2)//2)
+    sw = np.sqrt(wt)[:, None]
+    coef = np.linalg.lstsq(A*sw, g.reshape(-1, 2)*sw, rcond=None)[0].astype(np.float32)
+    YY, XX = np.mgrid[:h, :w].astype(np.float32)
+    return (terms((XX + .5)/w*2 - 1, (YY + .5)/h*2 - 1) @ coef).astype(np.float32)
+
 def _shading(person:np.ndarray, old:np.ndarray, strength:float=1.0) -> np.ndarray:
     "Relative lightness of `person` inside the old garment (`old`, bool) — folds and light, not prints: median-filtered, in 0.7…1.25."
     h, w = person.shape[:2]
@@ -570,11 +586,12 @@ def _shading(person:np.ndarray, old:np.ndarray, strength:float=1.0) -> np.ndarra
     return np.where(old, sh, 1.0).astype(np.float32)
 
 def dress(person:np.ndarray, parse:np.ndarray, cloth:np.ndarray, cloth_alpha:np.ndarray, net=None, shading:float=0.7,
-          path=None, frame:bool=True, keep_own:bool=True, garment_path=None, crisp:float=1.0) -> tuple[np.ndarray, dict]:
+          path=None, frame:bool=True, keep_own:bool=True, garment_path=None, crisp:float=1.0, smooth:int=0) -> tuple[np.ndarray, dict]:
     """Put the product photo `cloth` (RGB uint8; `cloth_alpha` its mask, float 0…1, same size) on `person` (RGB uint8,
     `parse` its LIP labels at the same size) → (image at the person photo's size, info). `frame`: on a full-body shot,
     run the networks on the frame they learned on (`person_frame`: head to mid-thigh), not the whole photo; `keep_own`: where the new garment does not
-    land, every pixel that was not the old garment is the photo's own (background, bottoms, arms), not a drawn one."""
+    land, every pixel that was not the old garment is the photo's own (background, bottoms, arms), not a drawn one;
+    `smooth`: replace the learned flow by its best polynomial of that degree (`smooth_grid`; 0: the flow as learned)."""
     t0 = time.perf_counter()
     h0, w0 = person.shape[:2]
     if parse.shape != (h0, w0): raise ValueError(f"parse {parse.shape} and person {person.shape[:2]} differ in size")
@@ -586,14 +603,14 @@ def dress(person:np.ndarray, parse:np.ndarray, cloth:np.ndarray, cloth_alpha:np.
     box = person_frame(parse) if frame else None
     if box is None or box[1] - box[0] > 0.8*h0: box = (0, h0, 0, w0)      # already framed like the training photos: the whole photo
     p, lab = _crop(person, box), _crop(parse, box, cv2.BORDER_CONSTANT)
-    out = _dress_frame(p, lab, cloth, cloth_alpha, net or get_net('tryon'), shading, keep_own, crisp)
+    out = _dress_frame(p, lab, cloth, cloth_alpha, net or get_net('tryon'), shading, keep_own, crisp, smooth)
     y0, y1, x0, x1 = box
     res = person.copy()
     ys, xs = slice(max(0, y0), min(h0, y1)), slice(max(0, x0), min(w0, x1))
     res[ys, xs] = out[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
     return res, dict(seconds=round(time.perf_counter() - t0, 3), frame=[int(v) for v in box])
 
-def _dress_frame(person, parse, cloth, cloth_alpha, net, shading, keep_own, crisp=1.0):
+def _dress_frame(person, parse, cloth, cloth_alpha, net, shading, keep_own, crisp=1.0, smooth=0):
     torch = _nets()['torch']
     h, w = person.shape[:2]
     pw, lw = to_work(person), to_work(parse, cv2.INTER_NEAREST)
@@ -608,6 +625,7 @@ def _dress_frame(person, parse, cloth, cloth_alpha, net, shading, keep_own, cris
     # full resolution
     agn, cond, edit = agnostic(person, parse)
     gr = from_work(grid, (h, w))
+    if smooth: gr = smooth_grid(gr, from_work(show, (h, w)) > 0.5, smooth)
     t, b, l, r = fit_box(*cloth.shape[:2])
     cpad = cv2.copyMakeBorder(cloth, t, b, l, r, cv2.BORDER_REPLICATE)
     apad = cv2.copyMakeBorder(np.asarray(cloth_alpha, np.float32), t, b, l, r, cv2.BORDER_CONSTANT, value=0)
