@@ -7,7 +7,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.flixnb-installed
 
-.PHONY: setup demo test test-slow sync-check readme bench clean
+.PHONY: setup demo test test-slow sync-check readme bench clean lab
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ sync-check: setup
 	$(BIN)/python tools/check_imports.py --no-private
 	git diff --exit-code -- flixnb nbs README.md || { echo "flixnb/, nbs/ or README.md out of sync: run nbdev-export, nbdev-clean, tools/make_readme.py and commit"; exit 1; }
 	test -z "$$(git status --porcelain -- flixnb nbs README.md)" || { git status --porcelain -- flixnb nbs README.md; echo "untracked generated files"; exit 1; }
+
+# JupyterLab on the notebooks, with the project's environment as its kernel
+lab: setup
+	cd nbs && ../$(BIN)/jupyter lab
 
 readme: setup
 	$(BIN)/python tools/make_readme.py
