@@ -147,6 +147,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'flixnb.colour._to_srgb': ('colour.html#_to_srgb', 'flixnb/colour.py'),
                                'flixnb.colour._warn': ('colour.html#_warn', 'flixnb/colour.py'),
                                'flixnb.colour._weighted_median': ('colour.html#_weighted_median', 'flixnb/colour.py'),
+                               'flixnb.colour._whole_delta_e': ('colour.html#_whole_delta_e', 'flixnb/colour.py'),
                                'flixnb.colour.apply_gains': ('colour.html#apply_gains', 'flixnb/colour.py'),
                                'flixnb.colour.backdrop_mask': ('colour.html#backdrop_mask', 'flixnb/colour.py'),
                                'flixnb.colour.colour_main': ('colour.html#colour_main', 'flixnb/colour.py'),

@@ -264,13 +264,23 @@ def swatch_reference(img:np.ndarray, centre:float=0.5) -> dict:
     return dict(lab=None if ref is None else [round(float(v), 3) for v in ref], usable=reason is None, reason=reason, **st)
 
 # %% ../nbs/23_colour.ipynb #01396f69
+def _whole_delta_e(lab_b:list, lab_a:list, sw_lab) -> dict:
+    "Median and 95th percentile of the per-pixel ΔE2000 to the swatch over the whole garment's fabric, before and after."
+    if not lab_b: return {}
+    b, a = np.concatenate(lab_b), np.concatenate(lab_a)
+    db, da = (delta_e2000(x, np.broadcast_to(np.float32(sw_lab), x.shape)) for x in (b, a))
+    return dict(delta_e_whole_before=round(float(np.median(db)), 3), delta_e_whole_after=round(float(np.median(da)), 3),
+                delta_e_whole_after_p95=round(float(np.percentile(da, 95)), 3), whole_pixels_sampled=int(len(a)))
+
 @stage("match_swatch")
 def match_swatch(shot:Shot, swatch=None, strength:float=1.0, lightness:float=1.0, max_delta_e:float=25.0,
                  centre:float=0.5, fabric_ab:float=12.0, fabric_l:float=30.0) -> Shot:
     """Move the garment's base fabric toward a reference swatch photo in Lab (shading kept); ΔE2000 before/after in meta.
     Only the base fabric moves: a pixel whose a*b* lie more than `fabric_ab` from the fabric's, or whose lightness lies
     more than `fabric_l` from it (a white print on navy, a contrast trim), keeps its colour (a soft falloff over the next
-    10 units); `meta['colour']['match_swatch']['fabric_share']` says how much of the garment moved."""
+    10 units); `meta['colour']['match_swatch']['fabric_share']` says how much of the garment moved, and
+    `delta_e_whole_before/after` the median per-pixel ΔE2000 to the swatch over the whole garment's fabric (alpha ≥ 0.5,
+    its soft edge included), beside the core's median colour (`delta_e_before/after`)."""
     path = shot.meta.get('path')
     if swatch is None: raise StageError("match_swatch: give swatch: a photo of the reference swatch (a path or an image array)")
     s, ls = _check_strength(strength, 'match_swatch: strength'), _check_strength(lightness, 'match_swatch: lightness')
@@ -303,7 +313,7 @@ def match_swatch(shot:Shot, swatch=None, strength:float=1.0, lightness:float=1.0
     shift = (s*(sw_lab[1:] - g_lab[1:])).astype(np.float32)
     x0, y0, x1, y1 = alpha_bbox(a, 0.0)
     out.image = shot.image.copy()
-    oog = n_core = 0; n_fab = 0.0
+    oog = n_core = 0; n_fab = 0.0; lab_b, lab_a = [], []
     for r0 in range(y0, y1, 512):                       # bands of rows: bounded memory on large shots
         r1 = min(y1, r0 + 512)
         img, al = shot.image[r0:r1, x0:x1], a[r0:r1, x0:x1]
@@ -320,12 +330,16 @@ def match_swatch(shot:Shot, swatch=None, strength:float=1.0, lightness:float=1.0
         c = al >= 0.9
         oog += int(((nl < -2e-3) | (nl > 1 + 2e-3)).any(-1)[c].sum()); n_core += int(c.sum()); n_fab += float(fab[c].sum())
         res = img + (linear_to_srgb(nl, np.float32)*255 - img)*(al*fab)[..., None]
+        whole = (al >= 0.5) & (fab >= 0.5)              # the whole garment's fabric, its soft edge included, not only the core
+        if whole.any():
+            lab_b.append(lab[whole][::7]); lab_a.append(linear_to_lab(srgb_to_linear(np.clip(np.rint(res), 0, 255).astype(np.uint8)[whole][::7])))
         out.image[r0:r1, x0:x1] = np.clip(np.rint(res), 0, 255).astype(np.uint8)
     a_lab, _ = _lab_stats(out.image[core])
     rec.update(applied=True, garment_lab_after=[round(float(v), 3) for v in a_lab],
                delta_e_after=round(delta_e2000(a_lab, sw_lab), 3), luminance_ratio=round(float(ratio), 4),
                shift_ab=[round(float(v), 3) for v in shift], out_of_gamut=round(oog/max(n_core, 1), 4),
                fabric_share=round(n_fab/max(n_core, 1), 4),
+               **_whole_delta_e(lab_b, lab_a, sw_lab),
                garment_pixels=int(core.sum()))
     return _colour_meta(shot, out, 'match_swatch', rec)
 
@@ -363,7 +377,9 @@ def colour_main(argv=None) -> int:
         print(f"flixnb colour: error: {e}", file=sys.stderr); return 1   # an input failed (exit 2 = usage error)
     r = shot.meta['colour']['match_swatch']
     if args.json: print(json_line(r, default=str))
-    elif r['applied']: print(f"{args.image}: ΔE2000 to the swatch {r['delta_e_before']:.2f} → {r['delta_e_after']:.2f}  → {args.output}")
+    elif r['applied']: print(f"{args.image}: ΔE2000 to the swatch {r['delta_e_before']:.2f} → {r['delta_e_after']:.2f} (whole garment, "
+                             f"median per pixel: {r.get('delta_e_whole_before', float('nan')):.2f} → {r.get('delta_e_whole_after', float('nan')):.2f}; "
+                             f"{r['fabric_share']:.0%} of it is base fabric)  → {args.output}")
     else: print(f"{args.image}: ΔE2000 {r['delta_e_before'] if r['delta_e_before'] is not None else '–'} (not changed)  → {args.output}")
     for w in shot.meta.get('warnings', []): print(f"warning: {w}", file=sys.stderr)
     return 0 if r['applied'] else 1
