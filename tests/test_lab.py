@@ -49,6 +49,18 @@ def lab(tmp_path_factory):
     except subprocess.TimeoutExpired: p.kill()
 
 
+def _kernel_idle(url, timeout=120):
+    "Wait until the server has a session for the notebook whose kernel is idle."
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            ss = json.loads(urllib.request.urlopen(url + '/api/sessions', timeout=5).read())
+            if any(x.get('kernel', {}).get('execution_state') == 'idle' for x in ss): return
+        except (OSError, ValueError): pass
+        time.sleep(0.5)
+    raise AssertionError(f"no idle kernel after {timeout} s")
+
+
 def test_stage_explorer_renders_in_jupyterlab(lab):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -57,9 +69,14 @@ def test_stage_explorer_renders_in_jupyterlab(lab):
             pg.set_default_timeout(180_000)
             pg.goto(lab + '/lab/tree/explorer.ipynb')
             pg.wait_for_selector('.jp-Notebook .jp-Cell .cm-content')
-            pg.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', state='attached')   # the kernel is up
-            pg.click('.jp-Notebook .jp-Cell .cm-content')
-            pg.keyboard.press('Shift+Enter')
+            _kernel_idle(lab)                                          # the notebook's kernel is up (the server says so)
+            for attempt in range(4):                                   # a key press before the notebook listens is lost: press again
+                pg.click('.jp-Notebook .jp-Cell .cm-content')
+                pg.keyboard.press('Shift+Enter')
+                try:
+                    pg.wait_for_selector('.jp-OutputArea-output', state='attached', timeout=45_000); break
+                except sync_api.TimeoutError:
+                    if attempt == 3: raise
             pg.wait_for_selector('.jp-OutputArea-output .widget-vbox img', state='visible')
             # the explorer's three previews (input, result, difference) arrive as PNGs that the browser decodes
             pg.wait_for_function("() => [...document.querySelectorAll('.jp-OutputArea-output .widget-vbox img')]"
