@@ -409,9 +409,8 @@ def catalog_set(outdir, preset, paths) -> tuple:
     try: d = json.loads(f.read_text(encoding='utf-8'))
     except (OSError, ValueError): d = None
     if isinstance(d, dict) and d.get('preset') == preset.name and d.get('target') == list(preset.canvas_target()):
-        p, _ = for_set(preset, [])
         from dataclasses import replace
-        p = replace(p, size={**p.size, 'target': list(d['canvas'])})
+        p = replace(preset, size={**preset.size, 'target': list(d['canvas'])}, fixed_canvas=True)
         return p, f"catalog size for this set ({preset.name}): {d['canvas'][0]}×{d['canvas'][1]}, fixed when the batch started ({SET_FILE})"
     p, note = for_set(preset, source_sizes(paths))
     rec = dict(preset=preset.name, target=list(preset.canvas_target()), canvas=list(p.canvas_target()), why=note)
