@@ -10,7 +10,7 @@ from .core import json_line
 
 # %% auto #0
 __all__ = ['EXIT_OK', 'EXIT_FAILED', 'EXIT_USAGE', 'EXIT_QC_FAILED', 'EXIT_REFUSED', 'DELEGATED', 'cmd_run', 'cmd_demo',
-           'cmd_stages', 'cmd_recipes', 'build_parser', 'main']
+           'cmd_stages', 'cmd_recipes', 'build_parser', 'train_main', 'main']
 
 # %% ../nbs/31_cli.ipynb #36498eb5
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QC_FAILED, EXIT_REFUSED = 0, 1, 2, 3, 4   # the table: `flixnb.pipeline.OUTCOMES`
@@ -139,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
 # Sub-commands that live in their own modules: `flixnb NAME ARGS…` calls `module:function(ARGS)`, importing the
 # module only then. Each function builds its own argparse parser (so `flixnb NAME --help` works) and returns
 # an exit code.
+def train_main(argv=None) -> int:
+    "`flixnb train CUTOUTS… -o RUN` (a segmenter: `flixnb.train.main`) or `flixnb train tryon DATA -o RUN` (the try-on networks: `flixnb.vton.train_main`)."
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == 'tryon':            # a cutouts folder named 'tryon': pass ./tryon
+        from flixnb.vton import train_main as tryon_main
+        return tryon_main(argv[1:])
+    from flixnb.train import main as segmenter_main
+    return segmenter_main(argv)
+
 DELEGATED = {
     'models':  ('flixnb.models:main',      'fetch / list / verify the pretrained model weights'),
     'matte':   ('flixnb.refine:matte_main', 'alpha from an image and a trimap (0/128/255)'),
@@ -149,7 +158,7 @@ DELEGATED = {
     'batch':   ('flixnb.batch:main',        'a papermill batch job over a folder or manifest (Dask)'),
     'watch':   ('flixnb.batch:watch_main',  'a hot folder: process new files as they land'),
     'app':     ('flixnb.app:main',          'the Gradio app'),
-    'train':   ('flixnb.train:main',        "train a segmenter on the studio's own cutouts, or (`train tryon`) the try-on networks on pairs"),
+    'train':   ('flixnb.cli:train_main',        "train a segmenter on the studio's own cutouts, or (`train tryon`) the try-on networks on pairs"),
     'tryon':   ('flixnb.tryon:main',        'on-model images from garment photos'),
     'library': ('flixnb.library:main',      'manage the model-photo library for try-on'),
     'colour':  ('flixnb.colour:colour_main', "match a garment's colour to a swatch photo (ΔE2000 before/after)"),

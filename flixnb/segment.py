@@ -11,10 +11,10 @@ import numpy as np
 import cv2
 
 from .core import Shot, stage, NoSubjectError, StageError, ModelError
-from .models import MODELS, load_onnx, model_path
+from .models import MODELS, load_onnx, model_path, model_input, u2netp_int8_path, trained_model_path
 
 # %% auto #0
-__all__ = ['coarse_shape', 'u2netp', 'u2net', 'u2netp_int8_path', 'onnx_model', 'pose_names', 'person', 'mask_iou']
+__all__ = ['coarse_shape', 'u2netp', 'u2net', 'onnx_model', 'pose_names', 'person', 'mask_iou']
 
 # %% ../nbs/11_segment.ipynb #09eda858
 def _letterbox(img:np.ndarray, max_aspect:float=3.0):
@@ -24,14 +24,6 @@ def _letterbox(img:np.ndarray, max_aspect:float=3.0):
     t, l = (th-h)//2, (tw-w)//2
     if (th, tw) != (h, w): img = cv2.copyMakeBorder(img, t, th-h-t, l, tw-w-l, cv2.BORDER_REPLICATE)
     return img, (t, t+h, l, l+w)
-
-def _area(img:np.ndarray, w:int, h:int) -> np.ndarray:
-    """Area-average `img` down to w×h. A big image is first reduced by an integer factor k (OpenCV's fast path; up to
-    k−1 edge rows/columns dropped): 24 MP → 320×320 in 16 ms instead of 41."""
-    H, W = img.shape[:2]
-    k = min(H // h, W // w) // 2
-    if k >= 2: img = cv2.resize(img[:H - H % k, :W - W % k], (W // k, H // k), interpolation=cv2.INTER_AREA)
-    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
 
 def coarse_shape(h:int, w:int, long:int) -> tuple[int, int]:
     "(h, w) of the coarse map: the image's aspect ratio with long side min(`long`, image's long side)."
@@ -63,13 +55,6 @@ def _finish(shot:Shot, coarse:np.ndarray, name:str, conf:float, min_conf:float, 
 # %% ../nbs/11_segment.ipynb #a3452908
 def _sigmoid(x): return 1/(1+np.exp(-x))
 
-def _model_input(img, w:int, h:int, mean, std) -> np.ndarray:
-    "1×3×h×w float32 input of a rembg-style model: area-resized, divided by its max, normalised by `mean`/`std`."
-    x = _area(img, w, h).astype(np.float32)
-    x /= max(float(x.max()), 1.0)
-    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-
 def _run_salient(shot:Shot, path, size=(320, 320), mean=MODELS['u2netp']['mean'], std=MODELS['u2netp']['std'],
                  output:int=0, sigmoid:bool=False, minmax:bool=True, max_aspect:float=3.0, flip:bool=False):
     "Run a rembg-style salient-object model on `shot`; return (coarse map, raw max). `flip`: average with the mirrored image's map."
@@ -81,7 +66,7 @@ def _run_salient(shot:Shot, path, size=(320, 320), mean=MODELS['u2netp']['mean']
     elif isinstance(size, int): size = (size, size)
     w, h = int(size[0]), int(size[1])
     img, crop = _letterbox(shot.image, max_aspect)
-    x = _model_input(img, w, h, mean, std)
+    x = model_input(img, w, h, mean, std)
     outs = sess.get_outputs()
     if not -len(outs) <= output < len(outs): raise StageError(f"model has {len(outs)} outputs; output={output} is out of range", path)
     def run(x):
@@ -116,64 +101,6 @@ def u2net(shot:Shot, min_conf:float=0.5, min_area:float=0.001, flip:bool=False) 
     "Coarse subject mask from U²-Net (176 MB): slower, sometimes cleaner than u2netp; `flip` as in `u2netp`."
     return _u2(shot, 'u2net', min_conf, min_area, flip=flip)
 
-# %% ../nbs/11_segment.ipynb #c95999d9
-_INT8_FP32 = ['Concat_786', 'Conv_787']      # node names of rembg's u2netp.onnx (sha256-checked): kept in fp32
-_INT8_LOCK = threading.Lock()
-_INT8_OK: dict = {}                            # int8 models this process has verified → (size, mtime): no hash per image
-
-def _key(p):
-    import os
-    st = os.stat(p); return (st.st_size, st.st_mtime_ns)
-
-def u2netp_int8_path(cache=None, repair:bool=False) -> Path:
-    """The int8 U²-Net-p (`u2netp-int8.onnx` beside the verified weights), made on first use (≈ 20 s; needs the `onnx`
-    package). Its sha256 is recorded when it is made (`u2netp-int8.json`) and checked at load: a file that does not match
-    is `ModelError` naming the command that remakes it (`repair`: remake it here)."""
-    import json, os, tempfile
-    from flixnb.models import sha256_file
-    src = model_path('u2netp', cache)
-    dst, tag = src.with_name('u2netp-int8.onnx'), src.with_name('u2netp-int8.json')
-    try:
-        if _INT8_OK.get(str(dst)) == _key(dst): return dst
-    except OSError: pass
-    want = dict(source_sha256=MODELS['u2netp']['sha256'], fp32_nodes=_INT8_FP32, calibration='built-in samples at 0.5 MP', version=1)
-    with _INT8_LOCK:
-        try: t = json.loads(tag.read_text()) if dst.is_file() else None
-        except (OSError, ValueError): t = None
-        if isinstance(t, dict) and {k: t.get(k) for k in want} == want and t.get('sha256'):   # made for these weights: check it
-            k = _key(dst)
-            if k[0] == t.get('size') and sha256_file(dst) == t['sha256']: _INT8_OK[str(dst)] = k; return dst
-            if not repair:
-                raise ModelError("the int8 U²-Net-p is corrupt (its sha256 is not the one recorded when it was made); "
-                                 "remake it with: flixnb models fetch u2netp --int8", dst)
-        try:
-            import onnx
-            from onnx import version_converter
-            from onnxruntime.quantization import quantize_static, CalibrationDataReader, QuantFormat, QuantType, CalibrationMethod
-            from onnxruntime.quantization.shape_inference import quant_pre_process
-        except ImportError as e:
-            raise ModelError(f"making the int8 U²-Net-p needs the onnx package ({e}); install it with: pip install onnx==1.22.0", dst) from None
-        from flixnb.samples import SAMPLES, sample
-        m = MODELS['u2netp']
-        xs = [_model_input(sample(n, mp=0.5).image, 320, 320, m['mean'], m['std']) for n in SAMPLES]
-        class _Calib(CalibrationDataReader):
-            def __init__(self): self.it = iter(xs)
-            def get_next(self):
-                x = next(self.it, None)
-                return None if x is None else {'input.1': x}
-        with tempfile.TemporaryDirectory(dir=dst.parent, prefix='.u2netp-int8-') as d:
-            op13, pre, out = (os.path.join(d, f) for f in ('op13.onnx', 'pre.onnx', 'int8.onnx'))
-            onnx.save(version_converter.convert_version(onnx.load(str(src)), 13), op13)
-            quant_pre_process(op13, pre)
-            quantize_static(pre, out, _Calib(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax,
-                            nodes_to_exclude=_INT8_FP32)
-            made = dict(want, sha256=sha256_file(out), size=os.path.getsize(out))
-            os.replace(out, dst)
-        tmp = tag.with_name(tag.name + '.tmp'); tmp.write_text(json.dumps(made)); os.replace(tmp, tag)
-        _INT8_OK[str(dst)] = _key(dst)
-        return dst
-
 # %% ../nbs/11_segment.ipynb #b754eac3
 @stage("onnx")
 def onnx_model(shot:Shot, path:str='', size=None, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
@@ -181,7 +108,6 @@ def onnx_model(shot:Shot, path:str='', size=None, mean=(0.485, 0.456, 0.406), st
     "Coarse subject mask from any rembg-compatible salient-object ONNX model at `path` (or 'registry:NAME'); `flip` as in `u2netp`."
     if not path: raise StageError("stage 'onnx' needs a 'path' to an .onnx model (or 'registry:NAME' for a model trained with `flixnb train`)")
     if str(path).startswith('registry:'):          # a model trained with `flixnb train`, sha256-checked
-        from flixnb.train import trained_model_path
         p = trained_model_path(str(path).split(':', 1)[1])
     else: p = Path(path).expanduser()
     if not p.is_file(): raise ModelError("ONNX model file not found", p)

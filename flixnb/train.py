@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from .core import FlixError, ModelError, StageError, templates_dir
-from .models import MODELS, models_dir, model_path, sha256_file
+from .models import MODELS, models_dir, model_path, sha256_file, registry_path, registered_models, register_model, trained_model_path, onnx_step
 from .traindata import PairStream, scan_cutouts, split_cutouts, eval_pairs, load_plates
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'u2netp_net', 'u2netp_from_onnx', 'to_input', 'ort_agreement', 'seg_loss', 'save_checkpoint',
            'list_checkpoints', 'load_checkpoint', 'resume_checkpoint', 'torch_device', 'evaluate', 'train',
-           'export_onnx', 'registry_path', 'registered_models', 'register_model', 'trained_model_path', 'onnx_step',
-           'finish', 'run_training', 'template_path', 'train_parser', 'main']
+           'export_onnx', 'finish', 'run_training', 'template_path', 'train_parser', 'main']
 
 # %% ../nbs/51_train.ipynb #df948f0e
 @functools.cache
@@ -382,51 +381,6 @@ def export_onnx(net, path, size:int=320, check:bool=True) -> dict:
         out['ort_max_abs_diff'] = float(f"{ort_agreement(net, p, img):.3g}")
     return out
 
-_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$')
-
-def registry_path(cache=None) -> Path:
-    "The registry of trained models: `models_dir()/registry.json`."
-    return Path(cache or models_dir())/'registry.json'
-
-def registered_models(cache=None) -> dict:
-    "Name → entry of every registered trained model ({} if none)."
-    p = registry_path(cache)
-    if not p.is_file(): return {}
-    try: return json.loads(p.read_text(encoding='utf-8'))
-    except ValueError as e: raise ModelError(f"the model registry is not valid JSON ({e}); fix or delete it", p) from None
-
-def register_model(name:str, onnx_path, card:dict|None=None, cache=None) -> dict:
-    "Copy an ONNX model into the cache as `trained/NAME.onnx` and record it (sha256, card) in the registry."
-    from flixnb.io import atomic_write
-    if not _NAME.match(name or ''): raise ModelError(f"model name {name!r} must be letters, digits, '.', '_' or '-' (≤ 64)")
-    if name in MODELS: raise ModelError(f"model name {name!r} is a built-in model; choose another name")
-    src = Path(onnx_path)
-    if not src.is_file(): raise ModelError("ONNX model file not found", src)
-    cache = Path(cache or models_dir())
-    dest = cache/'trained'/f'{name}.onnx'
-    atomic_write(dest, lambda t: shutil.copyfile(src, t), fsync=True)
-    entry = dict(name=name, path=str(dest), sha256=sha256_file(dest), bytes=dest.stat().st_size,
-                 registered=datetime.datetime.now().isoformat(timespec='seconds'), **(card or {}))
-    reg = registered_models(cache); reg[name] = _jsonable(entry)
-    atomic_write(registry_path(cache), lambda t: Path(t).write_text(json.dumps(reg, indent=1), encoding='utf-8'))
-    return reg[name]
-
-def trained_model_path(name:str, cache=None) -> Path:
-    "Path of registered model `name`, its sha256 verified; `ModelError` if unknown, missing or altered."
-    reg = registered_models(cache)
-    if name not in reg:
-        raise ModelError(f"no trained model {name!r}; registered: {', '.join(sorted(reg)) or '(none)'}", registry_path(cache))
-    e = reg[name]; p = Path(e['path'])
-    if not p.is_file(): raise ModelError(f"trained model {name!r} is registered but its file is missing", p)
-    if sha256_file(p) != e['sha256']: raise ModelError(f"trained model {name!r} is corrupt (sha256 differs from the registry)", p)
-    return p
-
-def onnx_step(name:str, cache=None) -> dict:
-    "The recipe step that uses registered model `name`: {'onnx': {path, size, mean, std}}."
-    e = registered_models(cache).get(name) or {}
-    p = trained_model_path(name, cache)
-    return {'onnx': dict(path=str(p), size=e.get('input_size', [320, 320])[0], mean=list(e.get('mean', MODELS['u2netp']['mean'])),
-                         std=list(e.get('std', MODELS['u2netp']['std'])))}
 
 # %% ../nbs/51_train.ipynb #893a3726
 def _card_md(c:dict) -> str:
@@ -508,11 +462,8 @@ def train_parser() -> argparse.ArgumentParser:
     return p
 
 def main(argv=None) -> int:
-    "`flixnb train CUTOUTS… -o RUN [-p KEY VALUE]…`, or `flixnb train tryon DATA -o RUN …` (the try-on networks: `flixnb.vton.train_main`)."
+    "`flixnb train CUTOUTS… -o RUN [-p KEY VALUE]…`, (`flixnb train tryon …` is `flixnb.vton.train_main`, routed by the CLI)."
     if argv is None: argv = sys.argv[1:]
-    if argv and argv[0] == 'tryon':            # the try-on networks' trainer (a cutouts folder named 'tryon': pass ./tryon)
-        from flixnb.vton import train_main as train_tryon_main
-        return train_tryon_main(argv[1:])
     a = train_parser().parse_args(argv)
     params = {}
     for k, v in a.parameter:

@@ -13,13 +13,12 @@ from .core import FlixError, ModelError, RefusedError, OUTCOMES, exit_code, data
 # %% auto #0
 __all__ = ['H', 'W', 'LIP', 'GARMENT', 'ARMS', 'HEAD', 'FLIP_LIP', 'REPORT_LABELS', 'WEIGHTS_NOTICE', 'FILES', 'THIGH',
            'DIGITAL_SOURCE_TYPE', 'REFUSED_CATEGORIES', 'TRAIN_DEFAULTS', 'fit_box', 'to_work', 'from_work', 'agnostic',
-           'box_grid', 'make_net', 'n_params', 'read_labels', 'PairFolder', 'ssim_map', 'garment_region',
+           'box_grid', 'make_net', 'n_params', 'read_labels', 'read_rgb', 'PairFolder', 'ssim_map', 'garment_region',
            'paired_scores', 'tryon_forward', 'tryon_inputs', 'tryon_loss', 'parser_loss', 'parser_sample', 'label_iou',
            'predict_parse', 'validate', 'fit', 'package_weights', 'weights_dir', 'export_weights', 'load_net',
            'get_net', 'shipped_weights', 'person_frame', 'parse_person', 'smooth_grid', 'dress', 'generated_xmp',
            'is_generated', 'refuse_category', 'garment_cutout', 'person_parse', 'read_pairs', 'tryon_pair',
-           'tryon_pairs', 'pairs_main', 'parser_scores', 'paired_benchmark', 'contact_sheet', 'time_one', 'bench_tryon',
-           'make_parses', 'train_tryon', 'train_template', 'train_main']
+           'tryon_pairs', 'pairs_main', 'make_parses', 'train_tryon', 'train_template', 'train_main']
 
 # %% ../nbs/45_vton.ipynb #064a723f
 H, W = 256, 192
@@ -153,7 +152,7 @@ def read_labels(path) -> np.ndarray:
     if a.ndim != 2: raise FlixError(f"not a label map: {a.ndim} channels, expected one index per pixel", path)
     return a.astype(np.uint8)
 
-def _read(path, flag=cv2.IMREAD_COLOR) -> np.ndarray:
+def read_rgb(path, flag=cv2.IMREAD_COLOR) -> np.ndarray:
     im = cv2.imread(str(path), flag)
     if im is None: raise FlixError("missing or unreadable image", path)
     return im[..., ::-1].copy() if im.ndim == 3 else im
@@ -185,8 +184,8 @@ class PairFolder:
     def load(self, pair, flip:bool=False) -> dict:
         "One pair as arrays at 256×192: person, cloth (RGB uint8), cmask (0/1 uint8), parse (LIP labels)."
         p, c = pair
-        person, cloth = _read(self.root/'person'/p), _read(self.root/'cloth'/c)
-        cm = _read(self.root/'cloth-mask'/c, cv2.IMREAD_GRAYSCALE) if (self.root/'cloth-mask'/c).is_file() else _read(self.root/'cloth-mask'/(Path(c).stem + '.png'), cv2.IMREAD_GRAYSCALE)
+        person, cloth = read_rgb(self.root/'person'/p), read_rgb(self.root/'cloth'/c)
+        cm = read_rgb(self.root/'cloth-mask'/c, cv2.IMREAD_GRAYSCALE) if (self.root/'cloth-mask'/c).is_file() else read_rgb(self.root/'cloth-mask'/(Path(c).stem + '.png'), cv2.IMREAD_GRAYSCALE)
         pp = self.parse_path(p)
         parse = read_labels(pp) if pp is not None else None
         person, cloth = to_work(person), to_work(cloth)
@@ -767,187 +766,6 @@ def pairs_main(argv=None) -> int:
     print(f"{len(res['done'])} done, {len(res['refused'])} refused, {len(res['failed'])} failed → {a.out}")
     return exit_code(['done']*len(res['done']) + ['refused']*len(res['refused']) + ['failed']*len(res['failed']))
 
-# %% ../nbs/45_vton.ipynb #040d1860
-def _mean(rows, k): return float(np.nanmean([r[k] for r in rows])) if rows else float('nan')
-
-def parser_scores(D=None, n:int|None=None) -> dict:
-    "Parser IoU on `viton-pairs/` parse maps (256×192) and on `cihp/` (full resolution): {'viton': label_iou, 'cihp': label_iou}."
-    D = Path(D or data_dir()); out = {}
-    net = get_net('parser')
-    vp = D/'viton-pairs'
-    if (vp/'pairs.txt').is_file():
-        names = [p for p, _ in read_pairs(vp/'pairs.txt')][:n]
-        imgs = np.stack([to_work(_read(vp/'person'/p)) for p in names])
-        out['viton'] = label_iou(predict_parse(net, imgs), [read_labels(vp/'parse'/(Path(p).stem + '.png')) for p in names])
-        out['viton']['n'] = len(names)
-    ci = D/'cihp'
-    if (ci/'images').is_dir():
-        ims = sorted((ci/'images').glob('*.jpg'))
-        preds = [parse_person(_read(p), net, check=False) for p in ims]
-        out['cihp'] = label_iou(preds, [read_labels(ci/'labels'/(p.stem + '.png')) for p in ims]); out['cihp']['n'] = len(ims)
-    return out
-
-def paired_benchmark(D=None, n:int|None=None, old_n:int=60, workdir=None, log=print) -> dict:
-    "Paired scores of the learned try-on, the erased baseline and (on the first `old_n` pairs) the hand-set warp, on `viton-pairs/`."
-    D = Path(D or data_dir()); vp = D/'viton-pairs'
-    if not (vp/'pairs.txt').is_file(): return {}
-    pairs = read_pairs(vp/'pairs.txt')[:n]
-    work = Path(workdir or tempfile.mkdtemp(prefix='flixnb-bench-tryon-'))
-    ours, erased, refused, seconds = [], [], [], []
-    for i, (pp, gg) in enumerate(pairs):
-        real = _read(vp/'person'/pp); parse = read_labels(vp/'parse'/(Path(pp).stem + '.png'))
-        reg = garment_region(parse)
-        er = cv2.inpaint(real, reg.astype(np.uint8), 5, cv2.INPAINT_TELEA)
-        erased.append(dict(pair=pp, **paired_scores(er, real, parse)))
-        dest = work/f"{Path(pp).stem}__{Path(gg).stem}.jpg"
-        t = time.perf_counter(); n_ref = len(refused)
-        try:
-            tryon_pair(vp/'person'/pp, vp/'cloth'/gg, dest); out = _read(dest)
-        except FlixError as e:        # refused: scored as flixnb's own erasure of the old garment (its parse, not the dataset's)
-            refused.append((pp, gg, str(e)))
-            try: own = garment_region(parse_person(real, check=False)); out = cv2.inpaint(real, own.astype(np.uint8), 5, cv2.INPAINT_TELEA)
-            except FlixError: out = np.full_like(real, 128)
-        seconds.append(time.perf_counter() - t)
-        ours.append(dict(pair=pp, refused=len(refused) > n_ref, **paired_scores(out, real, parse)))
-        if log and (i + 1) % 100 == 0: log(f"{i + 1}/{len(pairs)} pairs: SSIM {_mean(ours, 'ssim'):.4f}, region-SSIM {_mean(ours, 'region_ssim'):.4f}, region-L1 {_mean(ours, 'region_l1'):.2f}")
-    old = []
-    if old_n:
-        from flixnb.tryon import tryon as warp_tryon, library_for
-        from flixnb.garment import garment_from_file
-        sub = pairs[:old_n]
-        lib = library_for([vp/'person'/p for p, _ in sub], work/'old-library')
-        for pp, gg in sub:
-            real = _read(vp/'person'/pp); parse = read_labels(vp/'parse'/(Path(pp).stem + '.png'))
-            try: out, _ = warp_tryon(garment_from_file(vp/'cloth'/gg), lib[Path(pp).stem])
-            except (FlixError, KeyError): out = cv2.inpaint(real, garment_region(parse).astype(np.uint8), 5, cv2.INPAINT_TELEA)
-            old.append(dict(pair=pp, **paired_scores(out, real, parse)))
-    return dict(n=len(pairs), ours=ours, erased=erased, old=old, refused=refused, seconds=float(np.median(seconds)) if seconds else None, work=str(work))
-
-def contact_sheet(D=None, n:int=20, dest=None, thumb:int=384) -> dict:
-    """`n` ootd garments on ootd model photos at 768×1024 (garment i on the i-th model photo, cycling, among those the
-    library would offer a top: not wearing a dress, read by `flixnb library add`), tiled with the product photo beside
-    each; refusals are shown with their reason."""
-    D = Path(D or data_dir()); og, om = D/'ootd'/'garment', D/'ootd'/'model'
-    if not og.is_dir() or not om.is_dir(): return {}
-    work = Path(tempfile.mkdtemp(prefix='flixnb-sheet-'))
-    from flixnb.tryon import library_for
-    lib = library_for(sorted(om.glob('*.jpg')), work/'library')
-    gs, ms = sorted(og.glob('*.jpg'))[:n], [om/f"{k}.jpg" for k, m in sorted(lib.items()) if m.meta.get('wears') != 'dress']
-    tiles, rows = [], []
-    th, tw = thumb, thumb*3//4
-    def fit(im): return cv2.resize(to_work(im), (tw, th), interpolation=cv2.INTER_AREA)
-    for i, gp in enumerate(gs):
-        mp = ms[i % len(ms)]; dst = work/f"{mp.stem}__{gp.stem}.jpg"
-        try: info = tryon_pair(mp, gp, dst); res = _read(dst); why = info['category']
-        except FlixError as e: res = np.full((th, tw, 3), 235, np.uint8); why = e.reason
-        tile = np.concatenate([fit(_read(gp)), fit(_read(mp)), fit(res)], 1)
-        cv2.putText(tile, f"{gp.stem} on {mp.stem}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        if res.shape[:2] == (th, tw):
-            for j, line in enumerate([why[k:k + 38] for k in range(0, min(len(why), 190), 38)]):
-                cv2.putText(tile, line, (2*tw + 4, 40 + 16*j), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (120, 0, 0), 1, cv2.LINE_AA)
-        tiles.append(tile); rows.append(dict(garment=gp.stem, model=mp.stem, result=why, file=str(dst)))
-    while len(tiles) % 2: tiles.append(np.full_like(tiles[0], 255))
-    sheet = np.concatenate([np.concatenate(tiles[i:i + 2], 1) for i in range(0, len(tiles), 2)], 0)
-    if dest:
-        from flixnb.io import save_image
-        save_image(dest, sheet, quality=85)
-    return dict(rows=rows, sheet=str(dest) if dest else None, work=str(work))
-
-def time_one(D=None, repeat:int=3) -> dict:
-    "One try-on at 768×1024 (VITON-HD 00006: person parsed and garment clipped beforehand, networks loaded), best of `repeat`."
-    D = Path(D or data_dir())
-    hp, hc = D/'vitonhd'/'image'/'00006_00.jpg', D/'vitonhd'/'cloth'/'00006_00.jpg'
-    if not hp.is_file() or not hc.is_file(): return {}
-    t = time.perf_counter(); img, parse = person_parse(hp); t_parse = time.perf_counter() - t
-    t = time.perf_counter(); cl, al, g = garment_cutout(hc); t_garment = time.perf_counter() - t
-    ts = []
-    for _ in range(max(1, repeat)):
-        t = time.perf_counter(); out, _ = dress(img, parse, cl, al); ts.append(time.perf_counter() - t)
-    real = img; gt = D/'vitonhd'/'image-parse-v3'/'00006_00.png'
-    sc = paired_scores(out, real, read_labels(gt)) if gt.is_file() else {}
-    return dict(seconds=min(ts), parse_seconds=t_parse, garment_seconds=t_garment, size=f"{img.shape[1]}×{img.shape[0]}", scores=sc)
-
-# %% ../nbs/45_vton.ipynb #c0844d38
-def _fmt(x, d=4): return '—' if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
-
-def bench_tryon(argv=None) -> int:
-    """`flixnb bench tryon [--n N] [--old-n N] [--no-sheet] [--no-write]`: the paired benchmark on viton-pairs/, parser IoU,
-    one try-on timed at 768×1024 and the ootd contact sheet; writes the 'tryon' section of BENCHMARKS.md."""
-    import argparse
-    from flixnb.core import update_benchmarks
-    from flixnb.evaluate import md_table
-    ap = argparse.ArgumentParser(prog='flixnb bench tryon', description=bench_tryon.__doc__)
-    ap.add_argument('--n', type=int, default=None, help='first N pairs of viton-pairs/pairs.txt [all 1,010]')
-    ap.add_argument('--old-n', type=int, default=60, help="pairs also run through the hand-set warp of 43_tryon [60]")
-    ap.add_argument('--sheet', default='demo-out/tryon-ootd.jpg', help='contact sheet of ootd garments on ootd models, written outside the '
-                    'repository: the ootd photos are research data that never go into it [demo-out/tryon-ootd.jpg]')
-    ap.add_argument('--no-sheet', action='store_true', help='no contact sheet')
-    ap.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
-    a = ap.parse_args(argv)
-    D = data_dir()
-    if not (D/'viton-pairs'/'pairs.txt').is_file(): print(f"viton-pairs/ not found under {D}; nothing to measure", file=sys.stderr); return 1
-    try: get_net('parser'); get_net('tryon')
-    except FlixError as e: print(f"flixnb bench tryon: error: {e}", file=sys.stderr); return 2
-    t0 = time.perf_counter()
-    tm = time_one(D)                     # first, while nothing else of the benchmark has warmed or loaded anything more
-    pb = paired_benchmark(D, a.n, a.old_n, log=lambda m: print(m, file=sys.stderr))
-    ps = parser_scores(D, a.n)
-    sheet = {} if a.no_sheet else contact_sheet(D, 20, a.sheet)
-    man = json.loads((weights_dir()/'manifest.json').read_text())
-    o, e, old = pb['ours'], pb['erased'], pb['old']
-    ours_sub = o[:len(old)]; dressed = [r for r in o if not r['refused']]
-    tgt = dict(region_ssim=0.75, ssim=0.88, region_l1=7.0)
-    met = lambda k, v: ('met' if (v <= tgt[k] if k == 'region_l1' else v >= tgt[k]) else 'not met')
-    md = ["## On-model images (try-on)", "", f"Command: `flixnb bench tryon{' ' + ' '.join(argv) if argv else ''}`.", "",
-          f"Paired, on `viton-pairs/` ({pb['n']} true test pairs at 192×256, never seen in training): each garment put on the person who "
-          "really wears it from the two photos alone — flixnb's own parse of the person, flixnb's own clipping of the garment — "
-          "written as JPEG, read back and compared with the real photo. SSIM on greyscale, 11×11 Gaussian σ 1.5; region = parse "
-          "labels 5, 6, 7 dilated 7×7; region-L1 = mean |ΔLab| (OpenCV 8-bit) over it. "
-          f"{len(pb['refused'])} pair(s) refused (their garment read as a dress, skirt or trousers, or the photo unreadable): in the "
-          "first row they score as flixnb's own erasure of the old garment; the second row leaves them out.", "",
-          md_table(['method', 'pairs', 'SSIM', 'region-SSIM', 'region-L1'],
-                   [['**learned try-on (this)**', len(o), _fmt(_mean(o, 'ssim')), _fmt(_mean(o, 'region_ssim')), _fmt(_mean(o, 'region_l1'), 2)],
-                    ['learned try-on, dressed pairs only', len(dressed), _fmt(_mean(dressed, 'ssim')), _fmt(_mean(dressed, 'region_ssim')), _fmt(_mean(dressed, 'region_l1'), 2)],
-                    ['erased (region inpainted, Telea r 5)', len(e), _fmt(_mean(e, 'ssim')), _fmt(_mean(e, 'region_ssim')), _fmt(_mean(e, 'region_l1'), 2)]]
-                   + ([['learned try-on, same pairs as below', len(ours_sub), _fmt(_mean(ours_sub, 'ssim')), _fmt(_mean(ours_sub, 'region_ssim')), _fmt(_mean(ours_sub, 'region_l1'), 2)],
-                       ["hand-set TPS warp (`43_tryon`)", len(old), _fmt(_mean(old, 'ssim')), _fmt(_mean(old, 'region_ssim')), _fmt(_mean(old, 'region_l1'), 2)]] if old else [])),
-          "", "Targets: " + ', '.join(f"{k.replace('_', '-')} {'≤' if k == 'region_l1' else '≥'} {v} → {_fmt(_mean(o, k), 4 if k != 'region_l1' else 2)} ({met(k, _mean(o, k))})" for k, v in tgt.items()) + "."]
-    rows = []
-    for k, lab in (('viton', f"viton-pairs/ ({ps.get('viton', {}).get('n', 0)} photos, 256×192)"), ('cihp', f"cihp/ ({ps.get('cihp', {}).get('n', 0)} multi-person street photos, full resolution: outside what the parser learned — one person on a studio backdrop)")):
-        if k in ps: rows.append([lab, _fmt(ps[k]['mean'])] + [_fmt(ps[k][LIP[l]]) for l in REPORT_LABELS])
-    if rows:
-        md += ["", "Parser IoU (intersections and unions summed over the images; mean over the seven labels; targets mean ≥ 0.80, upper-clothes ≥ 0.90):", "",
-               md_table(['set', 'mean'] + [LIP[l] for l in REPORT_LABELS], rows)]
-    if tm:
-        md += ["", f"One try-on at {tm['size']} (VITON-HD 00006_00; person parsed at `library add`: {tm['parse_seconds']:.2f} s; garment clipped and "
-               f"analysed: {tm['garment_seconds']:.2f} s; networks loaded), best of 3: **{tm['seconds']:.2f} s** (target ≤ 2 s)"
-               + (f"; paired scores at full size: SSIM {tm['scores']['ssim']:.4f}, region-SSIM {tm['scores']['region_ssim']:.4f}, region-L1 {tm['scores']['region_l1']:.2f}." if tm.get('scores') else '.')]
-    tr = []
-    for k in ('parser', 'tryon'):
-        c = man.get(k, {})
-        if c: tr.append([k, f"{c.get('params', 0)/1e6:.2f} M", c.get('step'), c.get('minutes'), c.get('trained_on', '—'),
-                         '; '.join(f"{h['minutes']:.0f} min: " + ', '.join(f"{kk} {v}" for kk, v in h['val'].items() if kk in ('mean', 'upper-clothes', 'ssim', 'region_ssim', 'region_l1')) for h in c.get('curve', []))])
-    if tr:
-        md += ["", "Training (2 CPU cores, one thread per network, both at once; the figures per time are the run's own validation on 1 % of "
-               "the training split held out, composed with the true parse):", "",
-               md_table(['network', 'parameters', 'steps (batch 8)', 'minutes', 'data', 'validation curve'], tr)]
-    from flixnb.tryon import eval_choices
-    ch = eval_choices()
-    if ch.get('garments'):
-        c = ch['garments']
-        md += ["", f"Garment analysis on the ootd product photos (labels read off the photos, `OOTD_LABELS`): category **{c['category']}/{c['n']}**, "
-               f"sleeve {c['sleeve']}/{c['sleeve_n']}" + (f"; model photos' stance + framing {ch['models']['right']}/{ch['models']['n']}" if ch.get('models') else '') + "."
-               + (" Differs: " + '; '.join(f"{w[0]} → {w[1]}/{w[2]} (label {w[3]})" for w in c['wrong']) + "." if c['wrong'] else '')]
-    if sheet:
-        md += ["", f"Contact sheet of {len(sheet['rows'])} ootd garments on ootd model photos at 768×1024: `{a.sheet}` (local: research photos stay out of the repository) "
-               f"({sum(r['result'] in ('top', 'shirt', 'outerwear') for r in sheet['rows'])} dressed, "
-               f"{sum(r['result'] not in ('top', 'shirt', 'outerwear') for r in sheet['rows'])} refused with their reason)."]
-    md += ["", f"({time.perf_counter() - t0:.0f} s in all; per pair {pb['seconds']:.2f} s median, parse + clip + try-on + JPEG at 192×256.)"]
-    txt = '\n'.join(md) + '\n'
-    if not a.no_write: update_benchmarks('tryon', txt)
-    print(txt)
-    return 0
-
 # %% ../nbs/45_vton.ipynb #461d9548
 def make_parses(pf:PairFolder, dest, log=print) -> int:
     "Parse maps of the person photos of `pf` that have none, by flixnb's own parser, into `dest`; → how many were made."
@@ -956,7 +774,7 @@ def make_parses(pf:PairFolder, dest, log=print) -> int:
     for p in sorted({p for p, _ in pf.pairs}):
         out = dest/(Path(p).stem + '.png')
         if pf.parse_path(p) is not None or out.is_file(): continue
-        lab = parse_person(_read(pf.root/'person'/p), net, check=False)
+        lab = parse_person(read_rgb(pf.root/'person'/p), net, check=False)
         from flixnb.io import atomic_write
         ok, buf = cv2.imencode('.png', lab)
         atomic_write(out, lambda t: Path(t).write_bytes(buf.tobytes())); made += 1
