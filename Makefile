@@ -35,7 +35,7 @@ sync-check: setup
 	$(BIN)/nbdev-export
 	$(BIN)/nbdev-clean
 	$(BIN)/python tools/make_readme.py
-	$(BIN)/python tools/check_imports.py --no-private
+	$(BIN)/python tools/check_imports.py --strict
 	git diff --exit-code -- flixnb nbs README.md || { echo "flixnb/, nbs/ or README.md out of sync: run nbdev-export, nbdev-clean, tools/make_readme.py and commit"; exit 1; }
 	test -z "$$(git status --porcelain -- flixnb nbs README.md)" || { git status --porcelain -- flixnb nbs README.md; echo "untracked generated files"; exit 1; }
 

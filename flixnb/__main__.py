@@ -1,4 +1,4 @@
 "`python -m flixnb` is the `flixnb` command."
 import sys
-from flixnb.cli import main
+from flixnb.run.cli import main
 sys.exit(main())

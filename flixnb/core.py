@@ -12,13 +12,13 @@ from typing import Any, Callable
 import numpy as np
 
 # %% auto #0
-__all__ = ['OUTCOMES', 'WRITTEN', 'STAGES', 'ENTRY_POINT_GROUP', 'OUTPUT_KINDS', 'FlixError', 'ImageReadError', 'ImageWriteError',
-           'StageError', 'RecipeError', 'RefusedError', 'NoSubjectError', 'ModelError', 'exit_code', 'json_line',
-           'status_of', 'Shot', 'stage', 'available_stages', 'get_stage', 'stage_params', 'run_stage', 'templates_dir',
-           'template_dirs', 'available_templates', 'read_template', 'recipe_dirs', 'available_recipes', 'Recipe',
-           'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path', 'update_benchmarks', 'sample_points',
-           'peak_rss_mb', 'tune_memory', 'n_cores', 'n_threads', 'thread_pool', 'parallel_map', 'fit_long',
-           'checkerboard', 'over', 'grey']
+__all__ = ['OUTCOMES', 'WRITTEN', 'STAGES', 'ENTRY_POINT_GROUP', 'ROLES', 'OUTPUT_KINDS', 'MOVED', 'FlixError', 'ImageReadError',
+           'ImageWriteError', 'StageError', 'RecipeError', 'RefusedError', 'NoSubjectError', 'ModelError', 'exit_code',
+           'json_line', 'status_of', 'Shot', 'stage', 'stages_with_role', 'available_stages', 'get_stage',
+           'stage_params', 'run_stage', 'templates_dir', 'template_dirs', 'available_templates', 'read_template',
+           'recipe_dirs', 'available_recipes', 'Recipe', 'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path',
+           'update_benchmarks', 'sample_points', 'peak_rss_mb', 'tune_memory', 'n_cores', 'n_threads', 'thread_pool',
+           'parallel_map', 'fit_long', 'checkerboard', 'over', 'grey', 'MovedModules', 'alias_moved_modules']
 
 # %% ../nbs/00_core.ipynb #fb9cfba5
 class FlixError(Exception):
@@ -118,13 +118,28 @@ class Shot:
 STAGES: dict[str, Callable] = {}
 ENTRY_POINT_GROUP = "flixnb.stages"
 
-def stage(name:str, help:str|None=None):
-    "Decorator: register `fn(shot, **params) -> Shot` as the stage `name`."
+ROLES = {   # what a stage does, for the app, the benchmarks and `flixnb stages` to ask for (a plugin may name its own)
+    'segmenter': 'a coarse subject mask from a network (u2netp, onnx, person…)',
+    'keyer': 'a soft alpha keyed off the backdrop',
+    'refiner': "the alpha's edges refined at full resolution",
+    'clipper': 'chooses and runs the clipping for each image',
+    'colour': 'changes colours (white balance, exposure, swatch match)',
+    'composite': 'makes a new garment image from several shots',
+    'output': 'the final image a recipe writes (its output kind)',
+}
+
+def stage(name:str, help:str|None=None, role:str|None=None):
+    "Decorator: register `fn(shot, **params) -> Shot` as the stage `name`, doing `role` (one of `ROLES`, or a plugin's own)."
     def deco(fn):
         fn.stage_name, fn.stage_help = name, help or (inspect.getdoc(fn) or '').split('\n')[0]
+        fn.stage_role = role
         STAGES[name] = fn
         return fn
     return deco
+
+def stages_with_role(role:str) -> list[str]:
+    "Names of the available stages (built-in and plugins) that declare `role`, sorted."
+    return sorted(k for k, fn in available_stages().items() if getattr(fn, 'stage_role', None) == role)
 
 def _entry_points():
     from importlib.metadata import entry_points
@@ -398,3 +413,34 @@ def grey(plane:np.ndarray) -> np.ndarray:
     p = np.asarray(plane)
     p = p if p.dtype == np.uint8 else (np.clip(p, 0, 1)*255 + 0.5).astype(np.uint8)
     return np.repeat(p[..., None], 3, 2)
+
+# %% ../nbs/00_core.ipynb #f98c8073
+MOVED = {   # flixnb 0.1 module → where it lives in 0.2
+    'segment': 'stages.segment', 'backdrop': 'stages.backdrop', 'refine': 'stages.refine', 'auto': 'stages.auto',
+    'garment': 'stages.garment', 'colour': 'stages.colour', 'ghost': 'stages.ghost', 'compose': 'stages.compose',
+    'presets': 'market.presets', 'qc': 'market.qc',
+    'library': 'tryon.library', 'styling': 'tryon.styling', 'vton': 'tryon.vton', 'refiner': 'tryon.refiner',
+    'pipeline': 'run.pipeline', 'batch': 'run.batch', 'cli': 'run.cli',
+    'traindata': 'learn.traindata', 'train': 'learn.train',
+    'app': 'ui.app', 'widgets': 'ui.widgets',
+    'evaluate': 'measure.evaluate', 'bench': 'measure.bench'}
+
+class MovedModules:
+    "A `sys.meta_path` finder: `flixnb.<old>` loads `flixnb.<new>` (the same module object) and warns with the new path."
+    def __init__(self, package:str='flixnb', moved:dict|None=None): self.package, self.moved = package, MOVED if moved is None else moved
+    def find_spec(self, fullname, path=None, target=None):
+        import importlib.util
+        pkg, _, old = fullname.rpartition('.')
+        if pkg != self.package or old not in self.moved: return None
+        return importlib.util.spec_from_loader(fullname, self)
+    def create_module(self, spec): return None
+    def exec_module(self, module):
+        import importlib, sys, warnings
+        new = f"{self.package}.{self.moved[module.__name__.rpartition('.')[2]]}"
+        warnings.warn(f"{module.__name__} moved to {new} in flixnb 0.2: import it from there", DeprecationWarning, stacklevel=2)
+        sys.modules[module.__name__] = importlib.import_module(new)    # the import statement returns what sys.modules holds
+
+def alias_moved_modules(package:str='flixnb') -> None:
+    "Install `MovedModules` once (after the normal finders: a module that exists is always found first)."
+    import sys
+    if not any(isinstance(f, MovedModules) for f in sys.meta_path): sys.meta_path.append(MovedModules(package))

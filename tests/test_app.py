@@ -14,7 +14,7 @@ gc = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from flixnb.app import AppConfig, launch, _sample_path, _presets_available
+from flixnb.ui.app import AppConfig, launch, _sample_path, _presets_available
 
 PRESET = 'amazon-main' if 'amazon-main' in _presets_available() else '(none)'
 KW = dict(sample_name='(none)', sample_mp=1, recipe='catalog-basic', preset_name=PRESET, segmenter='u2netp', band=3,
@@ -158,7 +158,7 @@ def library(tmp_path_factory):
     photos = sorted((data_dir() / 'ootd' / 'model').glob('*.jpg'))[:2]
     if len(photos) < 2: pytest.skip("no ootd model photos under FLIXNB_DATA")
     pytest.importorskip('mediapipe')
-    from flixnb.library import add_models
+    from flixnb.tryon.library import add_models
     lib = tmp_path_factory.mktemp('library')
     done, errs = add_models(photos, lib)
     assert len(done) == 2, errs
@@ -177,7 +177,7 @@ def test_tryon(client, server, photo, library, tmp_path):
     assert gallery[0]['caption'] in md and 'flixnb library add' not in md, md
     full = Image.open(files[0])
     assert full.format == 'JPEG' and full.size == Image.open(next((library / 'models').iterdir()) / 'photo.jpg').size
-    from flixnb.vton import is_generated
+    from flixnb.tryon.vton import is_generated
     assert all(is_generated(f) for f in files)                              # every on-model image says a trained model made it
     assert 'non-commercial' in md and 'learned try-on' in md, md             # and the app says the research weights are in use
     outs = [p for p in cfg.workdir.rglob('*-on-*.jpg')]                     # written only in the app's work folder

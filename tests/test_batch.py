@@ -20,7 +20,7 @@ def sha(p):
 
 
 def records(out):
-    from flixnb.batch import Manifest
+    from flixnb.run.batch import Manifest
     return Manifest(Path(out) / 'manifest.jsonl').records()
 
 
@@ -216,7 +216,7 @@ def test_two_workers_against_one_scheduler(tmp_path, quick):
 
 def run_with_poison(tmp_path, quick, monkeypatch, n, mp, **kw):
     "A batch of `n` samples whose second one kills every worker that takes it: (records, the poison file)."
-    from flixnb.batch import run_batch
+    from flixnb.run.batch import run_batch
     src = tmp_path / 'in'
     paths = make_samples(src, n, mp=mp)
     poison = paths[1].with_name('poison-' + paths[1].name); paths[1].rename(poison)
@@ -270,7 +270,7 @@ def test_papermill_notebook(tmp_path):
 
 def test_batch_size_chunks(tmp_path, quick):
     "batch_size=4: chunks of 4 per task; a corrupt file fails alone; the same bytes as a task per image; resume across sizes."
-    from flixnb.batch import run_batch
+    from flixnb.run.batch import run_batch
     src = tmp_path / 'in'
     good = make_samples(src, 10, mp=0.15)
     corrupt = src / 'zz-corrupt.jpg'

@@ -22,7 +22,7 @@ pytest.importorskip("gradio", reason="the app needs gradio: run tools/install_br
 sync_api = pytest.importorskip("playwright.sync_api", reason="the Python playwright package is missing: run tools/install_browser.sh")
 from PIL import Image
 
-from flixnb.app import AppConfig, launch, _sample_path, _presets_available
+from flixnb.ui.app import AppConfig, launch, _sample_path, _presets_available
 
 PRESET = 'amazon-main' if 'amazon-main' in _presets_available() else None
 

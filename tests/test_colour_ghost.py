@@ -58,7 +58,7 @@ def test_colour_unreadable_swatch_named(tee, tmp_path):
 
 
 def test_ghost_cli(tmp_path):
-    from flixnb.ghost import ghost_samples
+    from flixnb.stages.ghost import ghost_samples
     from flixnb.io import save_image, load_image
     front, inside = ghost_samples(size=700, seed=1)
     save_image(tmp_path/'front.jpg', front.image, quality=95); save_image(tmp_path/'inside.jpg', inside.image, quality=95)

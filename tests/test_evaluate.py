@@ -1,10 +1,10 @@
-"Tests of `flixnb eval clipping` / `flixnb bench clipping` (flixnb.evaluate) on a tiny subset of the real data."
+"Tests of `flixnb eval clipping` / `flixnb bench clipping` (flixnb.measure.evaluate) on a tiny subset of the real data."
 import os, subprocess, sys
 from pathlib import Path
 import pytest
 
 from flixnb import metrics as M
-from flixnb import evaluate as E
+from flixnb.measure import evaluate as E
 
 
 @pytest.fixture

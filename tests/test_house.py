@@ -1,8 +1,9 @@
-"""Issue 18 — the house: no private name imported across modules; the import cycles only shrink."""
+"""Issue 18 — the house: layers whose imports point one way (no cycles, nothing from a higher layer), no private name
+imported across modules, and every built-in stage reachable the way a third party's is."""
 import sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tools'))
-from check_imports import graph, cycles
+from check_imports import graph, cycles, upward, LAYERS
 
 
 def test_no_private_imports_across_modules():
@@ -11,12 +12,39 @@ def test_no_private_imports_across_modules():
     assert not private, private
 
 
-def test_import_cycles_do_not_grow():
+def test_no_import_cycles_and_layers_point_down():
     mods, edges, _ = graph()
-    cyc = cycles(mods, edges)
-    # today: one knot (models, segment, train, garment, library, styling, tryon, vton, evaluate) that the restructure
-    # into layers unties; it may shrink, never grow or multiply
-    assert len(cyc) <= 1 and all(len(c) <= 9 for c in cyc), cyc
+    assert cycles(mods, edges) == []
+    assert upward(edges) == []
+    # the folder tree is the layers: every sub-package is one, and each holds modules
+    pkgs = {m.split('.')[1] for m in mods if m.count('.') >= 2}
+    assert pkgs == set(LAYERS[1:]), pkgs
+
+
+def test_every_stage_is_an_entry_point():
+    "Each `@stage(\"name\")` in the package is in pyproject's `flixnb.stages` entry points, pointing at that function."
+    import re, tomllib
+    root = Path(__file__).resolve().parents[1]
+    eps = tomllib.loads((root/'pyproject.toml').read_text())['project']['entry-points']['flixnb.stages']
+    found = {}
+    for f in (root/'flixnb').rglob('*.py'):
+        mod = '.'.join(f.relative_to(root).with_suffix('').parts)
+        for name, fn in re.findall(r'@stage\(\s*["\']([\w-]+)["\'][^\n]*\n(?:@[^\n]*\n)*def (\w+)', f.read_text(encoding='utf-8')):
+            found[name] = f"{mod}:{fn}"
+    assert len(found) >= 10, found
+    assert found == eps, {k: (found.get(k), eps.get(k)) for k in set(found) | set(eps) if found.get(k) != eps.get(k)}
+
+
+def test_old_import_paths_still_work():
+    import importlib, warnings
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        old = importlib.import_module('flixnb.pipeline')
+        from flixnb.tryon import tryon as old_tryon
+    from flixnb.run import pipeline
+    from flixnb.tryon.warp import tryon
+    assert old is pipeline and old_tryon is tryon
+    assert {'flixnb.run.pipeline', 'flixnb.tryon.warp.tryon'} <= {m for x in w for m in str(x.message).split() if m.startswith('flixnb.')}
 
 
 def test_the_checker_sees_a_cycle_and_a_private_import(tmp_path):
@@ -29,3 +57,9 @@ def test_the_checker_sees_a_cycle_and_a_private_import(tmp_path):
     try: mods, edges, private = C.graph()
     finally: C.root = old
     assert C.cycles(mods, edges) == [['flixnb.a', 'flixnb.b']] and [p[2] for p in private] == ['_h']
+    (pkg/'stages').mkdir(); (pkg/'ui').mkdir()
+    (pkg/'stages'/'s.py').write_text('def f():\n    from flixnb.ui import w\n'); (pkg/'ui'/'w.py').write_text('')
+    C.root = pkg
+    try: mods, edges, _ = C.graph()
+    finally: C.root = old
+    assert C.upward(edges) == [('flixnb.stages.s', 'flixnb.ui.w')]

@@ -15,7 +15,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the Python playwri
 pytest.importorskip("jupyterlab", reason="JupyterLab is missing: make setup installs it")
 
 CELL = ("from flixnb.samples import sample\n"
-        "from flixnb.widgets import StageExplorer\n"
+        "from flixnb.ui.widgets import StageExplorer\n"
         "StageExplorer(sample('tee-navy-white', mp=0.2), 'backdrop', long=256)")
 
 

@@ -91,7 +91,7 @@ def test_long_name(photos, quick, tmp_path):
 
 
 def test_batch_adding_a_file_never_overwrites(photos, quick, tmp_path):
-    from flixnb.batch import Manifest
+    from flixnb.run.batch import Manifest
     coll, out = tmp_path / 'coll', tmp_path / 'o'
     put(coll, ['a-2.jpg', 'sub1/a.jpg', 'sub2/a.jpg'], photos)
     args = ['--no-notebook', '--workers', '1', '--recipe', quick, '-q']
@@ -126,7 +126,7 @@ def test_qc_failure_is_not_success(photos, quick, tmp_path):
     assert p.returncode == 3, p.stdout + p.stderr
     s = json.loads((tmp_path / 'b' / 'batch-summary.json').read_text())
     assert s['done'] == 0 and s['qc_failed'] == 1 and s['exit'] == 3
-    from flixnb.batch import Manifest
+    from flixnb.run.batch import Manifest
     assert [x['status'] for x in Manifest(tmp_path / 'b' / 'manifest.jsonl').records()] == ['qc-failed']
 
 
@@ -145,7 +145,7 @@ def test_corrupt_model_stops_once(photos, tmp_path):
 
 def test_int8_model_is_checked(photos, tmp_path):
     from flixnb.models import models_dir
-    from flixnb.segment import u2netp_int8_path
+    from flixnb.stages.segment import u2netp_int8_path
     try: q8 = u2netp_int8_path()                                   # made (or verified) in the user's cache
     except Exception as e: pytest.skip(f"no int8 U²-Net-p here: {e}")
     cache = tmp_path / 'models'; cache.mkdir()
@@ -168,7 +168,7 @@ def test_name_that_is_not_utf8(photos, quick, tmp_path):
     p = run('run', d, '-o', tmp_path / 'o', '--recipe', quick, '-q', env=strict)
     assert p.returncode == 0 and 'Traceback' not in p.stderr and 'caf\\xe9.jpg' in p.stdout, p.stdout + p.stderr
     assert os.path.isfile(os.path.join(os.fsencode(tmp_path / 'o'), b'caf\xe9.jpg'))
-    from flixnb.batch import Manifest
+    from flixnb.run.batch import Manifest
     for extra in ([], ['--no-notebook', '--workers', '1']):          # through the papermill notebook, and without it
         out = tmp_path / f'b{len(extra)}'
         p = run('batch', d, out, '--recipe', quick, *extra, env=strict)
@@ -234,7 +234,7 @@ def test_one_size_per_set(quick, tmp_path):
     first = json.loads((b / 'catalog-set.json').read_text())['canvas']
     p = run('batch', d, b, '--no-notebook', '--workers', '1', '--recipe', quick, '--preset', 'zalando')   # smaller photos join
     assert 'fixed when the batch started' in p.stderr, p.stderr
-    from flixnb.batch import Manifest
+    from flixnb.run.batch import Manifest
     outs = {Image.open(r['output']).size for r in Manifest(b / 'manifest.jsonl').latest().values() if r.get('output')}
     assert outs == {tuple(first)}, (outs, first)
     assert json.loads((b / 'batch-summary.json').read_text())['catalog_size'] == first

@@ -3,8 +3,8 @@ import os, sys, glob, json
 from pathlib import Path
 import numpy as np, pytest, yaml
 from flixnb.core import data_dir
-from flixnb.presets import load_preset, available_presets, PresetError
-from flixnb.pipeline import process_file
+from flixnb.market.presets import load_preset, available_presets, PresetError
+from flixnb.run.pipeline import process_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent/'tools'))
 import amazon_check
@@ -44,8 +44,8 @@ def test_amazon_main_samples(sample_paths, tmp_path):
     # tee on white (tee-white-on-white), which QC reports as a pin-hole — a clipping issue, not QC's; (b) an alarm
     # that the sample's exact alpha raises too: the fringe's real gaps between crossing strands are pin-holes to QC
     from flixnb.samples import sample
-    from flixnb.presets import apply_preset
-    from flixnb.qc import qc_image
+    from flixnb.market.presets import apply_preset
+    from flixnb.market.qc import qc_image
     def inherent(name, reasons):
         c = apply_preset((s := sample(name, mp=2)).replace(alpha=s.layers['gt_alpha']), am)
         exact = qc_image(c.image, am, info=c.meta['compose'])['reasons']

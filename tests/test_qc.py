@@ -2,8 +2,8 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest
-from flixnb.qc import defect_corpus, qc_image, write_report, main
-from flixnb.presets import load_preset
+from flixnb.market.qc import defect_corpus, qc_image, write_report, main
+from flixnb.market.presets import load_preset
 
 @pytest.fixture(scope='module')
 def corpus(tmp_path_factory):

@@ -1,8 +1,8 @@
-"Tests for flixnb.refine: trimaps, matting, torch agreement, defringing, the refine stage."
+"Tests for flixnb.stages.refine: trimaps, matting, torch agreement, defringing, the refine stage."
 import time
 import numpy as np, cv2, pytest
 from flixnb.core import Shot, StageError, run_stage
-from flixnb.refine import (auto_trimap, trimap_from_alpha, matte, matte_torch, estimate_foreground, refine, sad)
+from flixnb.stages.refine import (auto_trimap, trimap_from_alpha, matte, matte_torch, estimate_foreground, refine, sad)
 
 def disc_scene(h=200, w=260, ramp=6.0, fg=(200, 40, 60), noise=2, seed=0, radius=60):
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
@@ -67,7 +67,7 @@ def test_guided_cf(scene, tmp_path):
     assert np.abs(small - bc)[bu].mean() < 0.003 and np.abs(small - ba)[bu].mean() < 0.9*np.abs(b0 - ba)[bu].mean()
     allu = np.full(tri.shape, 128, np.uint8)                                      # nothing known: the guided alpha, no drift
     assert (matte(img, allu, 'guided-cf') == matte(img, allu)).all()
-    from flixnb.refine import matte_main
+    from flixnb.stages.refine import matte_main
     cv2.imwrite(str(tmp_path/'i.png'), img[..., ::-1]); cv2.imwrite(str(tmp_path/'t.png'), tri)
     assert matte_main([str(tmp_path/'i.png'), str(tmp_path/'t.png'), '-o', str(tmp_path/'a.png')]) == 0
     out = cv2.imread(str(tmp_path/'a.png'), 0).astype(np.float32)/255

@@ -31,7 +31,7 @@ def env(tmp_path_factory):
 @pytest.fixture(scope='module')
 def cutouts(tmp_path_factory):
     "Four sample cutouts and four bad files (no alpha, empty alpha, opaque alpha, corrupt)."
-    from flixnb.traindata import cutouts_from_samples
+    from flixnb.learn.traindata import cutouts_from_samples
     d = tmp_path_factory.mktemp('cutouts')
     cutouts_from_samples(d, names=NAMES, mp=0.05)
     rgb = np.full((40, 30, 3), 120, np.uint8)
@@ -50,12 +50,14 @@ def test_torch_u2netp_matches_onnxruntime():
     "The plain-torch U²-Net-p with the ONNX initialisers reproduces onnxruntime on a real photo, all 7 outputs."
     import cv2
     from flixnb.samples import sample
-    from flixnb.train import u2netp_from_onnx, ort_agreement
+    from flixnb.learn.train import u2netp_from_onnx, ort_agreement
     p = _u2netp_or_skip()
     img = cv2.resize(sample('shirt-stripes-grey', mp=0.1).image, (320, 320), interpolation=cv2.INTER_AREA)
     d = ort_agreement(u2netp_from_onnx(p), p, img[None])
     print(f"torch vs onnxruntime max abs diff: {d:.2e}")
-    assert d < 1e-4
+    # float32 kernels differ by CPU (1.3e-4 on an AMD EPYC without AVX-512, below 1e-4 on Intel): a wrong weight mapping
+    # is off by 0.1 or more
+    assert d < 5e-4
 
 
 def test_tiny_run_papermill_export_recipe(env, cutouts, tmp_path):
@@ -98,7 +100,7 @@ def test_tiny_run_papermill_export_recipe(env, cutouts, tmp_path):
 
 
 def _ckpt_steps(run):
-    from flixnb.train import list_checkpoints, _CKPT
+    from flixnb.learn.train import list_checkpoints, _CKPT
     return [int(_CKPT.search(p.name)[1]) for p in list_checkpoints(run)]
 
 
@@ -118,7 +120,7 @@ def test_kill9_resume_and_corrupt_checkpoint(env, cutouts, tmp_path):
         os.killpg(p.pid, signal.SIGKILL); p.wait()
     steps = _ckpt_steps(run)
     assert steps[0] < 7
-    from flixnb.train import list_checkpoints
+    from flixnb.learn.train import list_checkpoints
     newest = list_checkpoints(run)[0]
     newest.write_bytes(newest.read_bytes()[:1000])                                # a half-written / damaged file
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=400)
@@ -133,7 +135,7 @@ def test_kill9_resume_and_corrupt_checkpoint(env, cutouts, tmp_path):
 
 
 def test_training_parameters_checked(tmp_path, cutouts):
-    from flixnb.train import main
+    from flixnb.learn.train import main
     assert main([str(cutouts), '-o', str(tmp_path/'r'), '-p', 'stepz', '3']) == 2
     assert main([str(tmp_path/'nowhere'), '-o', str(tmp_path/'r')]) == 2
 
@@ -141,7 +143,7 @@ def test_training_parameters_checked(tmp_path, cutouts):
 def test_cuda_requested_without_cuda_is_clear(cutouts, tmp_path):
     import torch
     from flixnb.core import FlixError
-    from flixnb.train import train
+    from flixnb.learn.train import train
     if torch.cuda.is_available(): pytest.skip("this machine has CUDA")
     with pytest.raises(FlixError, match='CUDA is not available'):
         train(cutouts, tmp_path/'r', device='cuda', steps=1, **{k: v for k, v in TINY.items()})

@@ -9,19 +9,19 @@ from flixnb.core import data_dir, FlixError
 HD = data_dir()/'vitonhd'
 
 def test_library_cli_errors(tmp_path):
-    from flixnb.library import main
+    from flixnb.tryon.library import main
     (tmp_path/'x.jpg').write_bytes(b'not an image')
     assert main(['add', str(tmp_path/'x.jpg'), '--library', str(tmp_path/'lib')]) == 1
     assert main(['list', '--library', str(tmp_path/'nolib')]) == 2
 
 def test_tryon_cli_bad_inputs(tmp_path):
-    from flixnb.tryon import main
+    from flixnb.run.cli import tryon_main as main
     assert main([str(tmp_path/'none.jpg'), '--library', str(tmp_path/'lib'), '-o', str(tmp_path/'out')]) == 1
     rep = json.loads((tmp_path/'out'/'styling.json').read_text())
     assert rep == {}
 
 def test_ssim_matches_closed_form():
-    from flixnb.tryon import ssim
+    from flixnb.tryon.warp import ssim
     a, b = np.full((32, 32, 3), 60.0), np.full((32, 32, 3), 90.0)
     C1 = (0.01*255)**2
     assert abs(ssim(a, b) - (2*60*90 + C1)/(60**2 + 90**2 + C1)) < 1e-9
@@ -30,9 +30,10 @@ def test_ssim_matches_closed_form():
 def test_tryon_vitonhd(tmp_path):
     "The learned try-on through the library, the app's function and the CLI, at 768×1024: parse stored at library add, only the editable region changed, the file marked as generated."
     pytest.importorskip('mediapipe')
-    from flixnb.library import add_models, load_library
-    from flixnb.tryon import tryon_files, main
-    from flixnb.vton import paired_scores, read_labels, is_generated
+    from flixnb.tryon.library import add_models, load_library
+    from flixnb.tryon.warp import tryon_files
+    from flixnb.run.cli import tryon_main as main
+    from flixnb.tryon.vton import paired_scores, read_labels, is_generated
     import cv2
     done, errs = add_models([HD/'image'/'00006_00.jpg'], tmp_path/'lib')
     assert not errs and done[0].framing == 'half'
@@ -54,9 +55,9 @@ def test_tryon_vitonhd(tmp_path):
 def test_sleeves_fitted_to_the_arms(tmp_path):
     "VITON-HD 00006 (a long-sleeved top on its own model): both sleeves fitted, closer to the real photo than turned rigidly."
     import cv2
-    from flixnb.library import add_models, load_library
-    from flixnb.garment import garment_from_file
-    from flixnb.tryon import tryon, ssim
+    from flixnb.tryon.library import add_models, load_library
+    from flixnb.stages.garment import garment_from_file
+    from flixnb.tryon.warp import tryon, ssim
     add_models([HD/'image'/'00006_00.jpg'], tmp_path/'lib'); m = load_library(tmp_path/'lib')[0][0]
     g = garment_from_file(HD/'cloth'/'00006_00.jpg')
     assert g.sleeve == 'long'
@@ -68,7 +69,7 @@ def test_sleeves_fitted_to_the_arms(tmp_path):
 
 def test_refiner_trains_a_few_steps():
     pytest.importorskip('torch')
-    from flixnb.refiner import train_refiner, refine_image
+    from flixnb.tryon.refiner import train_refiner, refine_image
     rng = np.random.default_rng(1)
     real = (rng.uniform(0, 255, (32, 32, 3))).astype(np.uint8)
     comp = real.copy(); comp[8:24, 8:24] //= 2
@@ -82,7 +83,7 @@ def test_refiner_trains_a_few_steps():
 
 def _sample_garment(kind='trousers', seed=0):
     from flixnb.samples import make_sample
-    from flixnb.garment import analyze_garment
+    from flixnb.stages.garment import analyze_garment
     s = make_sample(kind, width=300, height=400, seed=seed)
     return analyze_garment(s.replace(alpha=s.layers['gt_alpha']))
 
@@ -92,19 +93,19 @@ def _near(im, box, rgb, tol=45):
 
 @pytest.fixture(scope='module')
 def toy(tmp_path_factory):
-    from flixnb.tryon import toy_library
+    from flixnb.tryon.warp import toy_library
     return toy_library(tmp_path_factory.mktemp('toy')/'lib', n=2)
 
 def test_trousers_refused_not_drawn(toy):
     "The learned try-on dresses tops: trousers are refused with the reason, nothing drawn."
-    from flixnb.tryon import tryon_files
+    from flixnb.tryon.warp import tryon_files
     with pytest.raises(FlixError, match='dresses tops only.*trousers'):
         tryon_files(_sample_garment('trousers'), toy, n=1)
 
 def test_belt_only_on_garments_with_a_waist(toy):
-    from flixnb.tryon import draw_accessories
-    from flixnb.library import load_library
-    from flixnb.styling import builtin_accessories
+    from flixnb.tryon.warp import draw_accessories
+    from flixnb.tryon.library import load_library
+    from flixnb.tryon.styling import builtin_accessories
     m = load_library(toy)[0][0]
     belt = builtin_accessories(['belt'])[0]
     img, pl = draw_accessories(m.image, 'top', m, [belt])
@@ -118,7 +119,7 @@ def _unreadable(lib):
 
 def test_corrupt_accessory_file_warns_not_crashes(toy, tmp_path):
     import shutil
-    from flixnb.tryon import tryon_files
+    from flixnb.tryon.warp import tryon_files
     lib = tmp_path/'lib'; shutil.copytree(toy, lib); _unreadable(lib)
     (lib/'accessories').mkdir(exist_ok=True)
     (lib/'accessories'/'accessories.yaml').write_text('broken_shoes.png: shoes\n')
@@ -127,8 +128,8 @@ def test_corrupt_accessory_file_warns_not_crashes(toy, tmp_path):
         tryon_files(_sample_garment('tee'), lib, n=1, accessories=True)
 
 def test_different_garments_get_different_models(toy):
-    from flixnb.library import load_library
-    from flixnb.styling import choose
+    from flixnb.tryon.library import load_library
+    from flixnb.tryon.styling import choose
     models = load_library(toy)[0]
     firsts = {k: choose(_sample_garment('trousers', seed=k), models)[0].model.name for k in range(4)}
     assert set(firsts.values()) == {'toy0', 'toy1'}, firsts
@@ -139,7 +140,7 @@ def test_different_garments_get_different_models(toy):
 def test_tryon_cli_refusals_in_json(toy, tmp_path):
     import cv2
     from flixnb.samples import make_sample
-    from flixnb.tryon import main
+    from flixnb.run.cli import tryon_main as main
     s = make_sample('trousers', width=600, height=800)
     cv2.imwrite(str(tmp_path/'khaki.jpg'), s.image[..., ::-1])
     assert main([str(tmp_path/'khaki.jpg'), '--library', str(toy), '-o', str(tmp_path/'out'), '--n', '0']) == 2
@@ -152,7 +153,7 @@ OOTD = data_dir()/'ootd'
 @pytest.mark.skipif(not (OOTD/'garment'/'053319_1.jpg').is_file(), reason='ootd photos absent (FLIXNB_DATA)')
 def test_ootd_dress_refused(toy):
     "A real dress photo is refused with its reason (the shipped networks learned tops), never hung on a model as a top."
-    from flixnb.tryon import tryon_files
+    from flixnb.tryon.warp import tryon_files
     with pytest.raises(FlixError, match='053319_1.jpg.*dresses are refused'):
         tryon_files(OOTD/'garment'/'053319_1.jpg', toy)
 
@@ -169,7 +170,7 @@ def _cli(*args, env=None):
 @pytest.mark.skipif(not (VP/'pairs.txt').is_file(), reason='viton-pairs absent (FLIXNB_DATA)')
 def test_paired_mode_cli(tmp_path):
     "Each listed garment on its listed person, OUT/<person>__<garment>.jpg at the person's size, marked as generated; a missing file and a photo with no person are named, the rest goes on (exit 1)."
-    from flixnb.vton import is_generated
+    from flixnb.tryon.vton import is_generated
     from PIL import Image
     pairs = [l.split() for l in (VP/'pairs.txt').read_text().splitlines()[1:3]]   # (the first garment, a two-pack of tees, reads as trousers)
     blank = tmp_path/'persons'; blank.mkdir()
@@ -192,7 +193,7 @@ def test_paired_mode_cli(tmp_path):
 def test_paired_mode_bad_weights_and_lists(tmp_path):
     "Weights corrupt or missing, or a malformed pairs list: exit 2 once, with the file and how to repair it; nothing written."
     import shutil
-    from flixnb.vton import weights_dir
+    from flixnb.tryon.vton import weights_dir
     p, c = (VP/'pairs.txt').read_text().split()[:2]
     lst = tmp_path/'pairs.txt'; lst.write_text(f"{p} {c}\n")
     w = tmp_path/'w'; shutil.copytree(weights_dir(), w)
@@ -212,7 +213,7 @@ def test_library_add_stops_once_on_corrupt_weights(tmp_path):
     "Corrupt parser weights stop `flixnb library add` at once (exit 2, the file and the repair named), leaving no half-made entry."
     pytest.importorskip('mediapipe')
     import os, shutil
-    from flixnb.vton import weights_dir
+    from flixnb.tryon.vton import weights_dir
     w = tmp_path/'w'; shutil.copytree(weights_dir(), w)
     b = bytearray((w/'vton-parser.pt').read_bytes()); b[100] ^= 0xFF; (w/'vton-parser.pt').write_bytes(bytes(b))
     r = subprocess.run([sys.executable, '-m', 'flixnb', 'library', 'add', str(HD/'image'/'00006_00.jpg'), str(HD/'image'/'00006_00.jpg'),

@@ -2,12 +2,18 @@
 """The house's import graph: modules, edges, cycles, and private names imported across modules (issue 18).
 
 `python tools/check_imports.py` prints the figures; `--no-private` exits 1 on a private import (CI runs it: `make
-sync-check`); `--strict` also on a cycle (what CI will enforce once the restructure into layers lands). Every import counts, function-local ones included: a lazy import
-is still a dependency."""
+sync-check`); `--strict` (what CI runs) also on an import cycle and on a module that imports from a layer above its own. Every
+import counts, function-local ones included: a lazy import is still a dependency.
+
+The layers, bottom to top (a module may import from its own layer and the ones below it):
+foundation (core, metrics, io, samples, models: the top-level modules) → stages → market → learn → tryon → run → ui → measure.
+`flixnb/__main__.py` (the `python -m flixnb` entry) is the one module allowed to sit on top of everything."""
 import ast, sys
 from pathlib import Path
 
 PKG = 'flixnb'
+LAYERS = ['foundation', 'stages', 'market', 'learn', 'tryon', 'run', 'ui', 'measure']
+ENTRY = {'flixnb.__main__'}
 root = Path(__file__).resolve().parents[1]/PKG
 
 def module_name(p: Path) -> str:
@@ -63,6 +69,15 @@ def cycles(mods, edges):
         if v not in index: visit(v)
     return out
 
+def layer(m: str) -> int:
+    "Index in `LAYERS` of module `m` (a top-level module is the foundation)."
+    p = m.split('.')
+    return LAYERS.index(p[1]) if len(p) > 2 and p[1] in LAYERS else 0
+
+def upward(edges):
+    "(module, target) for each import of a module from a layer above the importer's."
+    return sorted((m, t) for m, ts in edges.items() for t in ts if m not in ENTRY and layer(t) > layer(m))
+
 if __name__ == '__main__':
     mods, edges, private = graph()
     cyc = cycles(mods, edges)
@@ -71,5 +86,8 @@ if __name__ == '__main__':
           f"{len(cyc)} import cycle(s), {len(private)} private name(s) imported across modules")
     for c in cyc: print("  cycle: " + ' ↔ '.join(c))
     for m, t, n, l in private: print(f"  private: {m}:{l} imports {t}.{n}")
-    if '--strict' in sys.argv and (cyc or private): sys.exit(1)
+    up = upward(edges)
+    print(f"{len(up)} import(s) from a higher layer ({' → '.join(LAYERS)})")
+    for m, t in up: print(f"  upward: {m} ({LAYERS[layer(m)]}) imports {t} ({LAYERS[layer(t)]})")
+    if '--strict' in sys.argv and (cyc or private or up): sys.exit(1)
     if '--no-private' in sys.argv and private: sys.exit(1)

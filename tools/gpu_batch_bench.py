@@ -13,7 +13,7 @@ What one "image" costs here, end to end (wall clock, everything on the clock aft
 It is the GPU path of `flixnb batch --device cuda` in miniature: on a multi-GPU host run one Dask worker per GPU
 (`flixnb batch IN OUT --device cuda` makes a LocalCluster with a worker per visible GPU), each doing this loop.
 
-Second part (`--mode run_batch`, or `both`, the default): the real thing, `flixnb.batch.run_batch(paths, out,
+Second part (`--mode run_batch`, or `both`, the default): the real thing, `flixnb.run.batch.run_batch(paths, out,
 recipe, device='cuda', batch_size=32)` end to end over the same JPEGs — Dask LocalCluster, a `process_batch` task per
 32 images (bytes read by a thread pool, one nvJPEG batch decode per task, EXIF/ICC checked), the recipe's stages per
 image, the manifest. It prints images/s counted from the first submission to the last result (cluster start and the
@@ -199,7 +199,7 @@ def bench_keyer(a, paths, dev, dtype) -> dict:
 def bench_run_batch(a, paths, dev) -> dict:
     "`run_batch(..., device=dev, batch_size=a.batch)` end to end over `paths`, into a fresh folder."
     import shutil, collections
-    from flixnb.batch import run_batch, SUMMARY
+    from flixnb.run.batch import run_batch, SUMMARY
     out = a.work / 'run-batch-out'
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()

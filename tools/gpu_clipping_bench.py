@@ -11,8 +11,8 @@ What is timed, per pass over the batch (the images are generated and held in mem
 encode are not in it — the CPU benchmark `flixnb bench clipping` covers those):
   1. u2netp at 320 px: onnxruntime with the CUDA execution provider when `onnxruntime-gpu` is installed
      (else the CPU provider, said in the output), batched N×3×320×320;
-  2. the automatic trimap at full resolution (`flixnb.refine.auto_trimap`, CPU/OpenCV);
-  3. the guided matte of the unknown band at full resolution, as the refine stage runs it: `flixnb.refine.matte_torch(...,
+  2. the automatic trimap at full resolution (`flixnb.stages.refine.auto_trimap`, CPU/OpenCV);
+  3. the guided matte of the unknown band at full resolution, as the refine stage runs it: `flixnb.stages.refine.matte_torch(...,
      device='cuda', dtype=torch.float16, scale=auto)` — coarse-to-fine: the kernel at 1/8 resolution on the GPU (float64,
      as on the CPU), then the pointwise full-resolution pass; the image is uploaded in fp16.
 The figure reported is images/s of the whole pass, and each part's seconds; `torch.cuda.max_memory_allocated`.
@@ -44,13 +44,13 @@ def main(argv=None):
     if not torch.cuda.is_available():
         _fail(f"CUDA is not available (torch {torch.__version__}, cuda build: {torch.version.cuda}); "
               "run this on a host with an NVIDIA GPU and a CUDA build of torch")
-    try: from flixnb.refine import matte_torch, auto_trimap
-    except ImportError as e: _fail(f"flixnb.refine has no torch matte yet ({e})")
+    try: from flixnb.stages.refine import matte_torch, auto_trimap
+    except ImportError as e: _fail(f"flixnb.stages.refine has no torch matte yet ({e})")
     import numpy as np, cv2
     import onnxruntime as ort
     from flixnb.samples import sample
     from flixnb.models import MODELS, model_path
-    from flixnb.segment import coarse_shape
+    from flixnb.stages.segment import coarse_shape
 
     dev = torch.device('cuda')
     dtype = torch.float16 if a.dtype == 'fp16' else torch.float32
@@ -80,7 +80,7 @@ def main(argv=None):
             res.append(cv2.resize(pm.astype(np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR))
         return res
 
-    from flixnb.refine import default_band
+    from flixnb.stages.refine import default_band
     bw = default_band(_coarse_shape(H, W, 320), (W, H))
     mkw = dict(r=int(np.clip(bw, 4, 16)), iters=1, smooth=1, scale=None if a.scale == 'auto' else int(a.scale))   # as the refine stage
 
@@ -102,7 +102,7 @@ def main(argv=None):
     res = dict(gpu=gpu, onnx_provider=used, batch=a.batch, megapixels=H*W/1e6, size=[W, H], dtype=a.dtype,
                seconds=med, images_per_s=a.batch/med['total'], max_gpu_mem_gb=torch.cuda.max_memory_allocated()/2**30)
     if a.check:
-        from flixnb.refine import matte
+        from flixnb.stages.refine import matte
         _, alphas, tris = passes[-1]
         cpu = matte(shots[0], tris[0], 'guided', **mkw)
         res['max_abs_diff_vs_cpu'] = float(np.abs(cpu - alphas[0]).max())

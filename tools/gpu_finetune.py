@@ -4,8 +4,8 @@
 What it does
   1. Makes RGBA training cutouts from the built-in samples (every sample name × `--train-seeds` seeds) and from
      VITON garment photos + cloth masks (`$FLIXNB_DATA/viton`, all but the held-out ones; skipped when absent).
-  2. Fine-tunes u2netp with `flixnb.train.train` on CUDA (mixed precision), `--steps` steps or `--time-limit`
-     seconds, whichever comes first; exports and registers the model with `flixnb.train.finish`.
+  2. Fine-tunes u2netp with `flixnb.learn.train.train` on CUDA (mixed precision), `--steps` steps or `--time-limit`
+     seconds, whichever comes first; exports and registers the model with `flixnb.learn.train.finish`.
   3. Evaluates the untuned u2netp (the `u2netp` stage) and the tuned model (the `onnx` stage, path=…) through the
      real inference path, at full image resolution, on images that were NOT used for training:
        - built-in samples rendered with seeds outside `--train-seeds` (their own studio backdrops and shadows),
@@ -84,8 +84,8 @@ def main(argv=None) -> int:
     from flixnb.models import model_path
     from flixnb.metrics import viton_cloth_items
     from flixnb.samples import SAMPLES
-    from flixnb.traindata import cutouts_from_samples, cutouts_from_viton
-    from flixnb.train import train, finish
+    from flixnb.learn.traindata import cutouts_from_samples, cutouts_from_viton
+    from flixnb.learn.train import train, finish
     try: model_path('u2netp')
     except ModelError as e: return _fail(str(e))
     cpu = not torch.cuda.is_available()
