@@ -784,6 +784,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'flixnb.tryon.vton.parser_sample': ('vton.html#parser_sample', 'flixnb/tryon/vton.py'),
                                    'flixnb.tryon.vton.person_frame': ('vton.html#person_frame', 'flixnb/tryon/vton.py'),
                                    'flixnb.tryon.vton.person_parse': ('vton.html#person_parse', 'flixnb/tryon/vton.py'),
+                                   'flixnb.tryon.vton.plain_fabric': ('vton.html#plain_fabric', 'flixnb/tryon/vton.py'),
                                    'flixnb.tryon.vton.predict_parse': ('vton.html#predict_parse', 'flixnb/tryon/vton.py'),
                                    'flixnb.tryon.vton.read_labels': ('vton.html#read_labels', 'flixnb/tryon/vton.py'),
                                    'flixnb.tryon.vton.read_pairs': ('vton.html#read_pairs', 'flixnb/tryon/vton.py'),

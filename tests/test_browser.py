@@ -51,14 +51,22 @@ def _value(page, sel):
     return page.eval_on_selector(sel, 'e => e.value')
 
 
-def _upload(page, box, path):
-    page.locator(f'#{box} input[type=file]').first.set_input_files(str(path))
-    page.locator(f'#{box}').get_by_text(Path(path).name).first.wait_for()
+def _upload(page, box, path, tries:int=3):
+    "Upload `path` into the file box `box` and wait until the box shows its name; on a busy machine Gradio can re-render the box between"
+    " our finding its input and the upload, and the file is lost: set it again (at most `tries` times)."
+    name = page.locator(f'#{box}').get_by_text(Path(path).name).first
+    for i in range(tries):
+        page.locator(f'#{box} input[type=file]').first.set_input_files(str(path))
+        try: name.wait_for(timeout=40_000 if i < tries - 1 else 120_000); return
+        except sync_api.TimeoutError:
+            if i == tries - 1: raise
 
 
 def _clear(page, box):
     btn = page.locator(f'#{box} button[aria-label="Clear"]')
-    if btn.count(): btn.first.click()
+    if btn.count():
+        btn.first.click()
+        page.wait_for_function(f"() => !document.querySelector('#{box} button[aria-label=\"Clear\"]')")   # the box is empty again
 
 
 def test_clip_in_browser(page, server, tmp_path):

@@ -16,9 +16,9 @@ __all__ = ['H', 'W', 'LIP', 'GARMENT', 'ARMS', 'HEAD', 'FLIP_LIP', 'REPORT_LABEL
            'box_grid', 'make_net', 'n_params', 'read_labels', 'read_rgb', 'PairFolder', 'ssim_map', 'garment_region',
            'paired_scores', 'tryon_forward', 'tryon_inputs', 'tryon_loss', 'parser_loss', 'parser_sample', 'label_iou',
            'predict_parse', 'validate', 'fit', 'package_weights', 'weights_dir', 'export_weights', 'load_net',
-           'get_net', 'shipped_weights', 'person_frame', 'parse_person', 'smooth_grid', 'dress', 'generated_xmp',
-           'is_generated', 'refuse_category', 'garment_cutout', 'person_parse', 'read_pairs', 'tryon_pair',
-           'tryon_pairs', 'pairs_main', 'make_parses', 'train_tryon', 'train_template', 'train_main']
+           'get_net', 'shipped_weights', 'person_frame', 'parse_person', 'smooth_grid', 'plain_fabric', 'dress',
+           'generated_xmp', 'is_generated', 'refuse_category', 'garment_cutout', 'person_parse', 'read_pairs',
+           'tryon_pair', 'tryon_pairs', 'pairs_main', 'make_parses', 'train_tryon', 'train_template', 'train_main']
 
 # %% ../../nbs/45_vton.ipynb #064a723f
 H, W = 256, 192
@@ -569,19 +569,39 @@ def smooth_grid(grid:np.ndarray, weight:np.ndarray, deg:int=3, work:int=64) -> n
     YY, XX = np.mgrid[:h, :w].astype(np.float32)
     return (terms((XX + .5)/w*2 - 1, (YY + .5)/h*2 - 1) @ coef).astype(np.float32)
 
-def _shading(person:np.ndarray, old:np.ndarray, strength:float=1.0) -> np.ndarray:
-    "Relative lightness of `person` inside the old garment (`old`, bool) — folds and light, not prints: median-filtered, in 0.7…1.25."
+def plain_fabric(person:np.ndarray, old:np.ndarray) -> np.ndarray:
+    """Where the old garment (`old`, bool) is plain fabric: little fine detail (a print, text, a logo, a seam has much;
+    a fold, a shadow, the light across the body has little) and its base colour (chroma within 12 of the garment's median)."""
     h, w = person.shape[:2]
-    L = cv2.cvtColor(person, cv2.COLOR_RGB2GRAY)
-    k = max(3, int(round(0.012*h)) | 1)
-    L = cv2.medianBlur(L, k).astype(np.float32) + 1
-    # the local mean over the old garment, at an eighth of the size (a wide blur costs seconds at full size)
-    f = max(1, h//128); sm = (max(1, w//f), max(1, h//f))
-    wt = cv2.resize(old.astype(np.float32), sm, interpolation=cv2.INTER_AREA); Ls = cv2.resize(L, sm, interpolation=cv2.INTER_AREA)
-    s = max(1.0, 0.06*h/f)
-    mean = cv2.GaussianBlur(Ls*wt, (0, 0), s)/np.maximum(cv2.GaussianBlur(wt, (0, 0), s), 1e-3)
-    mean = cv2.resize(mean, (w, h), interpolation=cv2.INTER_LINEAR)
-    sh = np.clip(L/np.maximum(mean, 1), 0.7, 1.25)**strength
+    L = cv2.cvtColor(person, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    s1 = max(1.0, 0.004*h)
+    energy = cv2.GaussianBlur(np.abs(L - cv2.GaussianBlur(L, (0, 0), s1)), (0, 0), max(1.0, 0.01*h))
+    d = max(3, int(0.012*h) | 1)
+    detailed = cv2.dilate((energy > 5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))) > 0
+    lab = cv2.cvtColor(person, cv2.COLOR_RGB2LAB).astype(np.float32)
+    base = np.hypot(lab[..., 1] - np.median(lab[..., 1][old]), lab[..., 2] - np.median(lab[..., 2][old])) < 12
+    plain = old & base & ~detailed
+    return plain if plain.sum() >= 0.05*old.sum() else old & base      # all print: the base colour is what there is
+
+def _shading(person:np.ndarray, old:np.ndarray, strength:float=1.0) -> np.ndarray:
+    """Relative lightness of `person` inside the old garment (`old`, bool) — folds and light, never its print: measured
+    on `plain_fabric` only (against its local mean) and carried across prints, text and logos from the plain fabric
+    around them; in 0.7…1.25, to the power `strength`."""
+    h, w = person.shape[:2]
+    if old.sum() < 50: return np.ones((h, w), np.float32)
+    plain = plain_fabric(person, old)
+    L = cv2.GaussianBlur(cv2.cvtColor(person, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), max(1.0, 0.004*h)) + 1
+    q = 4; sq = (max(1, w//q), max(1, h//q))        # the wide blurs at a quarter of the size (seconds at full size)
+    def spread(v, m, sigma):                        # normalised convolution: v's mean over m near each pixel
+        return cv2.GaussianBlur(v*m, (0, 0), sigma)/np.maximum(cv2.GaussianBlur(m, (0, 0), sigma), 1e-4)
+    pq = cv2.resize(plain.astype(np.float32), sq, interpolation=cv2.INTER_AREA)
+    mean = cv2.resize(spread(cv2.resize(L, sq, interpolation=cv2.INTER_AREA), pq, max(1.0, 0.06*h/q)), (w, h), interpolation=cv2.INTER_LINEAR)
+    r = L/np.maximum(mean, 1)
+    rq = cv2.resize(r, sq, interpolation=cv2.INTER_AREA)
+    near, far = spread(rq, pq, max(1.0, 0.015*h/q)), spread(rq, pq, max(1.0, 0.06*h/q))
+    fill = cv2.resize(np.where(cv2.GaussianBlur(pq, (0, 0), max(1.0, 0.015*h/q)) > 0.1, near, far), (w, h), interpolation=cv2.INTER_LINEAR)
+    wp = cv2.GaussianBlur(plain.astype(np.float32), (0, 0), 1.5)
+    sh = np.clip(wp*r + (1 - wp)*fill, 0.7, 1.25)**strength
     return np.where(old, sh, 1.0).astype(np.float32)
 
 def dress(person:np.ndarray, parse:np.ndarray, cloth:np.ndarray, cloth_alpha:np.ndarray, net=None, shading:float=0.7,
@@ -635,7 +655,8 @@ def _dress_frame(person, parse, cloth, cloth_alpha, net, shading, keep_own, cris
     k = np.clip(from_work(keep, (h, w)), 0, 1)*(1 - cond[..., 0])
     if keep_own:      # what was not the old garment is right as it is wherever the new garment does not cover it
         own = cv2.GaussianBlur((~np.isin(parse, GARMENT)).astype(np.float32), (0, 0), max(0.6, h/512))
-        k = np.maximum(k, own); agn = person           # (outside the erased area the agnostic is the photo anyway)
+        k = np.maximum(k*(1 - cv2.GaussianBlur(np.isin(parse, GARMENT).astype(np.float32), (0, 0), max(0.6, h/512))), own)
+        agn = person                                   # the old garment never comes back; elsewhere the agnostic is the photo anyway
     rf = from_work(render, (h, w))
     if shading: wc = wc*_shading(person, cond[..., 0] > 0, shading)[..., None]
     e = cv2.GaussianBlur(edit.astype(np.float32), (0, 0), max(0.6, h/512))[..., None]
