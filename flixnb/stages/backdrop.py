@@ -297,7 +297,7 @@ def plate_small(plate, size, small_size) -> np.ndarray:
 def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_depth:float=0.45,
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
-              plate:np.ndarray|None=None):
+              plate:np.ndarray|None=None, low_contrast:bool=True):
     "Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32, info)."
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
@@ -325,7 +325,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         lum = cv2.GaussianBlur(_lum(small), (0, 0), 0.8)
         e = cv2.Canny(np.clip(lum, 0, 255).astype(np.uint8), max(4.0, 4*noise), max(10.0, 8*noise)) > 0
         seed |= e & ~shadow
-    hint_s, opened = None, 0.0
+    hint_s, opened, op = None, 0.0, None
     if hint is not None:   # a segmenter's coarse mask: fills what colour cannot see (white on white)…
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         # … its confident core is garment, whatever the colour says (folds on white fabric look like shadows) …
@@ -337,6 +337,21 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         # … and its uncertain rim only where it looks like fabric (not the backdrop between trouser legs)
         seed |= _fabric_like(hint_s > 0.5, seed, dev, ratio, bg, shadow)
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
+    lowzone = None
+    if hint_s is not None and low_contrast and subj.any():
+        # white on white: where the garment's colour next to its outline is the backdrop's (F − B below `min_contrast`),
+        # colour cannot place the outline (it comes out ragged: noise, faint folds); there the segmenter's smooth
+        # outline is the subject's, and its ramp the edge's alpha
+        se0 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2*band+1, 2*band+1))
+        in0, out0 = cv2.erode(subj.astype(np.uint8), se0) > 0, cv2.dilate(subj.astype(np.uint8), se0) > 0
+        F0, B0 = local_colour(small, in0 if in0.any() else subj, small), local_colour(small, ~out0, field)
+        low = ((F0 - B0)**2).sum(-1) < min_contrast**2
+        rim = out0 & ~in0
+        # only for a garment whose outline is mostly low-contrast (a white tee on white), not a few weak spots on khaki
+        lowzone = cv2.dilate((low & rim).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4*band+1, 4*band+1))) > 0 if low[rim].mean() > 0.1 else np.zeros_like(rim)
+        if op is not None: lowzone &= ~cv2.dilate(op.astype(np.uint8), se0).astype(bool)   # not where bare backdrop was opened (between the legs)
+        if lowzone.any(): subj = clean_mask(np.where(lowzone, hint_s > 0.5, subj), dev, min_area=min_area, hole_dev=hole_dev)
+        else: lowzone = None
     info = dict(work_size=(w, h), **tol, subject_share=float(subj.mean()), opened=opened, strands=0.0, sheer=0.0,
                 plate=plate is not None)
     if subj.sum() == 0 or subj.mean() > 0.995:
@@ -361,6 +376,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     d = F - B; nd2 = (d*d).sum(-1)
     a_dev = np.clip((dev - 0.5)/1.5, 0, 1)
     if hint_s is not None: a_dev = np.maximum(a_dev, np.clip((hint_s - 0.3)/0.4, 0, 1))
+    if lowzone is not None: a_dev = np.where(lowzone, np.clip((hint_s - 0.3)/0.4, 0, 1), a_dev)
     bm, proj = bandm > 0, nd2 >= min_contrast**2
     p = bm & proj
     K[p, :3] = d[p] / nd2[p, None]; K[p, 3] = -(B[p]*d[p]).sum(-1) / nd2[p]
@@ -409,14 +425,15 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
 @stage("backdrop", role='keyer')
 def backdrop(shot:Shot, work:int=512, band:int=3, shadow_depth:float=0.45, min_contrast:float=24.0,
              min_area:float=0.0005, hole_dev:float=0.6, use_coarse:bool=True, edges:bool=True,
-             defringe:bool=False, gate_core:bool=True, mixed:bool=True, plate:str|None=None) -> Shot:
+             defringe:bool=False, gate_core:bool=True, mixed:bool=True, plate:str|None=None, low_contrast:bool=True) -> Shot:
     """Key the subject off a studio backdrop: soft alpha at full resolution, cast shadow in layers['shadow'].
     `gate_core`: open bare backdrop inside the coarse mask's core; `mixed`: solve sheer fabric and fine strands;
-    `plate`: a clean plate (the empty sweep, same camera and lights) — path or image — used as the backdrop field."""
+    `plate`: a clean plate (the empty sweep, same camera and lights) — path or image — used as the backdrop field;
+    `low_contrast`: where the garment's colour at its outline is the backdrop's, take the outline from the coarse mask."""
     hint = shot.layers.get('coarse') if use_coarse else None
     alpha, sh, info = key_alpha(shot.image, work=work, band=band, shadow_depth=shadow_depth, min_contrast=min_contrast,
                                 min_area=min_area, hole_dev=hole_dev, hint=hint, edges=edges, gate_core=gate_core,
-                                mixed=mixed, plate=plate)
+                                mixed=mixed, plate=plate, low_contrast=low_contrast)
     info['used_coarse'] = hint is not None
     if alpha is None: raise NoSubjectError("no subject found on the backdrop", shot.meta.get('path'))
     out = shot.replace(alpha=alpha)
