@@ -14,9 +14,9 @@ gc = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from flixnb.ui.app import AppConfig, launch, _sample_path, _presets_available
+from flixnb.ui.app import AppConfig, launch, sample_path, presets_available
 
-PRESET = 'amazon-main' if 'amazon-main' in _presets_available() else '(none)'
+PRESET = 'amazon-main' if 'amazon-main' in presets_available() else '(none)'
 KW = dict(sample_name='(none)', sample_mp=1, recipe='catalog-basic', preset_name=PRESET, segmenter='u2netp', band=3,
           refine=False, shadow='drop', margin=0.05, background='#ffffff', api_name='/clip')
 
@@ -37,7 +37,7 @@ def client(server):
 
 @pytest.fixture(scope='module')
 def photo(server):
-    return _sample_path(server[1], 'tee-navy-white', 0.3)
+    return sample_path(server[1], 'tee-navy-white', 0.3)
 
 
 def _img(x):

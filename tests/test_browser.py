@@ -22,9 +22,9 @@ pytest.importorskip("gradio", reason="the app needs gradio: run tools/install_br
 sync_api = pytest.importorskip("playwright.sync_api", reason="the Python playwright package is missing: run tools/install_browser.sh")
 from PIL import Image
 
-from flixnb.ui.app import AppConfig, launch, _sample_path, _presets_available
+from flixnb.ui.app import AppConfig, launch, sample_path, presets_available
 
-PRESET = 'amazon-main' if 'amazon-main' in _presets_available() else None
+PRESET = 'amazon-main' if 'amazon-main' in presets_available() else None
 
 
 @pytest.fixture(scope='module')
@@ -71,7 +71,7 @@ def _clear(page, box):
 
 def test_clip_in_browser(page, server, tmp_path):
     url, cfg = server
-    photo = _sample_path(cfg, 'tee-navy-white', 1.0)
+    photo = sample_path(cfg, 'tee-navy-white', 1.0)
     _upload(page, 'clip-files', photo)
     page.click('#run')
     page.wait_for_function("() => { const t = document.querySelector('#verdict textarea'); return t && t.value.length > 0 }")
@@ -113,14 +113,14 @@ def test_bad_upload_shows_error_and_app_keeps_serving(page, server, tmp_path):
     msg = toast.inner_text()
     assert str(server[1].workdir) not in msg, msg
     _clear(page, 'clip-files')
-    _upload(page, 'clip-files', _sample_path(server[1], 'tee-navy-white', 0.5))
+    _upload(page, 'clip-files', sample_path(server[1], 'tee-navy-white', 0.5))
     page.click('#run')
     page.wait_for_function("() => document.querySelector('#timing') && document.querySelector('#timing').innerText.includes('0.5MP')"
                            " || (document.querySelector('#timing') && document.querySelector('#timing').innerText.includes('tee-navy-white-0.5mp'))")
 
 
 def test_batch_in_browser(page, server, tmp_path):
-    photo = _sample_path(server[1], 'trousers-khaki-white', 0.5)
+    photo = sample_path(server[1], 'trousers-khaki-white', 0.5)
     zin = tmp_path / 'shots.zip'
     with zipfile.ZipFile(zin, 'w') as z:
         z.writestr('a.jpg', photo.read_bytes()); z.writestr('sub/b.jpg', photo.read_bytes())

@@ -15,7 +15,7 @@ from .presets import load_preset
 
 # %% auto #0
 __all__ = ['QC_DEFAULTS', 'WORK', 'verdict', 'border_colour', 'subject_mask', 'geometry', 'blur_score', 'halo_score', 'clipping',
-           'file_checks', 'qc_image', 'defect_corpus', 'write_report', 'main', 'bench_compose']
+           'file_checks', 'qc_image', 'defect_corpus', 'write_report', 'main']
 
 # %% ../../nbs/22_qc.ipynb #c4524434
 QC_DEFAULTS = dict(purity=0.99, corners=True, profile='srgb', format=None, forbid_white=False, tol=10,
@@ -378,33 +378,3 @@ def main(argv=None) -> int:
     if args.report: print(f"report: {write_report(results, args.report, f'flixnb QC — {preset.name}')}", file=sys.stderr)
     from flixnb.core import exit_code
     return exit_code(['done' if r['pass'] else 'failed' if 'readable' in r['checks'] or not r['checks'] else 'qc-failed' for r in results])
-
-# %% ../../nbs/22_qc.ipynb #8bfd4129
-def bench_compose(argv=None) -> int:
-    "flixnb bench compose [--mp 24] [--runs 5] [--preset amazon-main] [--no-write]: time compose + QC."
-    ap = argparse.ArgumentParser(prog='flixnb bench compose', description=bench_compose.__doc__)
-    ap.add_argument('--mp', type=float, default=24); ap.add_argument('--runs', type=int, default=5)
-    ap.add_argument('--preset', default='amazon-main'); ap.add_argument('--sample', default='tee-navy-white')
-    ap.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
-    args = ap.parse_args(argv)
-    from flixnb.samples import sample
-    from flixnb.market.presets import load_preset, plan, encode_to_range
-    from flixnb.core import update_benchmarks
-    P = load_preset(args.preset)
-    s = sample(args.sample, mp=args.mp); s = s.replace(alpha=s.layers['gt_alpha'], layers={})
-    t_c, t_q, t_e = [], [], []
-    for _ in range(args.runs):
-        t0 = time.perf_counter(); out = P(s); t1 = time.perf_counter()
-        qc = qc_image(out.image, P, info=out.meta['compose']); t2 = time.perf_counter()
-        o = P.output_spec; encode_to_range(out.image, o.get('quality', 92), o.get('min_bytes'), o.get('max_bytes')); t3 = time.perf_counter()
-        t_c.append(t1 - t0); t_q.append(t2 - t1); t_e.append(t3 - t2)
-    med = lambda v: float(np.median(v))
-    ok = qc['pass']
-    md = (f"Compose + QC of a {s.size[0]}×{s.size[1]} ({s.megapixels:.1f} MP) built-in sample `{args.sample}` to `{P.name}` "
-          f"({out.size[0]}×{out.size[1]}), median of {args.runs} runs; target ≤ 0.5 s.\n\n"
-          f"| step | seconds |\n|---|---|\n| preset: plan + compose | {med(t_c):.3f} |\n"
-          f"| QC, from pixels | {med(t_q):.3f} |\n| JPEG encode (q {P.output_spec.get('quality')}) | {med(t_e):.3f} |\n\n"
-          f"QC verdict: {'pass' if ok else 'FAIL: ' + '; '.join(qc['reasons'])}. Command: `flixnb bench compose`.")
-    print(md)
-    if not args.no_write: print(f"written to {update_benchmarks('compose', md)}", file=sys.stderr)
-    return 0

@@ -11,7 +11,7 @@ from ..core import update_benchmarks
 
 # %% auto #0
 __all__ = ['BENCHES', 'time_file', 'keyer_quality', 'bench_foundation', 'parser_scores', 'paired_benchmark', 'contact_sheet',
-           'time_one', 'bench_tryon', 'main']
+           'time_one', 'bench_tryon', 'bench_compose', 'sample_cache', 'bench_batch', 'bench_app', 'main']
 
 # %% ../../nbs/92_bench.ipynb #797c846d
 _CHILD = r'''
@@ -274,13 +274,135 @@ def bench_tryon(argv=None) -> int:
     print(txt)
     return 0
 
+# %% ../../nbs/92_bench.ipynb #8bfd4129
+def bench_compose(argv=None) -> int:
+    "flixnb bench compose [--mp 24] [--runs 5] [--preset amazon-main] [--no-write]: time compose + QC."
+    ap = argparse.ArgumentParser(prog='flixnb bench compose', description=bench_compose.__doc__)
+    ap.add_argument('--mp', type=float, default=24); ap.add_argument('--runs', type=int, default=5)
+    ap.add_argument('--preset', default='amazon-main'); ap.add_argument('--sample', default='tee-navy-white')
+    ap.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
+    args = ap.parse_args(argv)
+    from flixnb.samples import sample
+    from flixnb.market.qc import qc_image
+    from flixnb.market.presets import load_preset, plan, encode_to_range
+    from flixnb.core import update_benchmarks
+    P = load_preset(args.preset)
+    s = sample(args.sample, mp=args.mp); s = s.replace(alpha=s.layers['gt_alpha'], layers={})
+    t_c, t_q, t_e = [], [], []
+    for _ in range(args.runs):
+        t0 = time.perf_counter(); out = P(s); t1 = time.perf_counter()
+        qc = qc_image(out.image, P, info=out.meta['compose']); t2 = time.perf_counter()
+        o = P.output_spec; encode_to_range(out.image, o.get('quality', 92), o.get('min_bytes'), o.get('max_bytes')); t3 = time.perf_counter()
+        t_c.append(t1 - t0); t_q.append(t2 - t1); t_e.append(t3 - t2)
+    med = lambda v: float(np.median(v))
+    ok = qc['pass']
+    md = (f"Compose + QC of a {s.size[0]}×{s.size[1]} ({s.megapixels:.1f} MP) built-in sample `{args.sample}` to `{P.name}` "
+          f"({out.size[0]}×{out.size[1]}), median of {args.runs} runs; target ≤ 0.5 s.\n\n"
+          f"| step | seconds |\n|---|---|\n| preset: plan + compose | {med(t_c):.3f} |\n"
+          f"| QC, from pixels | {med(t_q):.3f} |\n| JPEG encode (q {P.output_spec.get('quality')}) | {med(t_e):.3f} |\n\n"
+          f"QC verdict: {'pass' if ok else 'FAIL: ' + '; '.join(qc['reasons'])}. Command: `flixnb bench compose`.")
+    print(md)
+    if not args.no_write: print(f"written to {update_benchmarks('compose', md)}", file=sys.stderr)
+    return 0
+
+# %% ../../nbs/92_bench.ipynb #fdff18ba
+def sample_cache(n:int, mp:float) -> list[Path]:
+    from platformdirs import user_cache_dir
+    try: from flixnb.samples import write_samples, SAMPLES
+    except ImportError: raise FlixError("the benchmark needs flixnb.samples (the built-in studio samples)") from None
+    d = Path(os.environ.get('FLIXNB_CACHE') or user_cache_dir('flixnb'))/f'bench-batch-{mp:g}mp'
+    names = list(SAMPLES)
+    have = sorted(d.glob('*.jpg'))
+    if len(have) >= n: return have[:n]
+    base = write_samples(d/'base', names=names, mp=mp, with_alpha=False)
+    import shutil
+    out = []
+    for i in range(n):
+        src = Path(base[i % len(base)]); dst = d/f"{i:04d}-{src.name}"
+        if not dst.exists(): shutil.copyfile(src, dst)
+        out.append(dst)
+    return out
+
+def bench_batch(argv=None) -> int:
+    "`flixnb bench batch`: throughput of 1 vs 2 Dask workers on 200 built-in 6 MP samples → BENCHMARKS.md."
+    p = argparse.ArgumentParser(prog='flixnb bench batch')
+    p.add_argument('-n', type=int, default=200); p.add_argument('--mp', type=float, default=6.0)
+    p.add_argument('--recipe', default='catalog-basic'); p.add_argument('--workers', default='1,2')
+    p.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
+    a = p.parse_args(argv)
+    import tempfile, shutil
+    from flixnb.run.batch import run_batch, SUMMARY
+    paths = sample_cache(a.n, a.mp)
+    rows, rate = [], {}
+    for w in [int(x) for x in a.workers.split(',')]:
+        out = Path(tempfile.mkdtemp(prefix='flixnb-bench-batch-'))
+        try:
+            res = run_batch(paths, out, recipe=a.recipe, workers=w, resume=False, progress=True)
+            s = json.loads((out/SUMMARY).read_text())
+        finally: shutil.rmtree(out, ignore_errors=True)
+        done = sum(r['status'] == 'done' for r in res)
+        rate[w] = done / s['process_s']
+        rows.append(f"| {w} | {done}/{len(res)} | {s['process_s']:.1f} | {rate[w]:.2f} | {rate[w]/rate[min(rate)]:.2f}× |")
+        print(rows[-1], file=sys.stderr)
+    ws = sorted(rate)
+    md = (f"Batch throughput, `{a.recipe}`, {a.n} built-in {a.mp:g} MP samples, Dask LocalCluster (a worker per core, one thread "
+          f"each; time from first submission to last result, cluster start and model warm-up excluded).\n\n"
+          "| workers | done | seconds | images/s | speed-up |\n|---:|---:|---:|---:|---:|\n" + "\n".join(rows) +
+          (f"\n\nTarget: 2 workers ≥ 1.8× of 1 — {'met' if rate.get(2, 0) >= 1.8*rate[ws[0]] else 'NOT met'} "
+           f"({rate.get(2, 0)/rate[ws[0]]:.2f}×)." if 2 in rate and 1 in rate else ''))
+    print(md)
+    if not a.no_write: print(f"written to {update_benchmarks('batch', md)}", file=sys.stderr)
+    return 0
+
+# %% ../../nbs/92_bench.ipynb #77995408
+def bench_app(argv=None) -> int:
+    "flixnb bench app: time to the first result for a 6 MP photo through the running app (gradio_client), after warm-up."
+    p = argparse.ArgumentParser(prog='flixnb bench app', description="Launch the app, upload a built-in sample photo with "
+                                "gradio_client and time Run → first result (after one warm-up run); writes BENCHMARKS.md.")
+    p.add_argument('--mp', type=float, default=6.0, help='photo size in megapixels [6]')
+    p.add_argument('-n', '--repeat', type=int, default=3, help='timed runs [3]')
+    p.add_argument('--sample', default='tee-navy-white')
+    p.add_argument('--preset', default='amazon-main')
+    p.add_argument('--no-write', action='store_true', help='do not update BENCHMARKS.md')
+    args = p.parse_args(argv)
+    from gradio_client import Client, handle_file
+    from flixnb.ui.app import AppConfig, launch, presets_available, sample_path
+    from flixnb.core import update_benchmarks
+    cfg = AppConfig()
+    presets = presets_available()
+    preset = args.preset if args.preset in presets else '(none)'
+    photo = sample_path(cfg, args.sample, args.mp)
+    demo = launch(cfg, port=None, block=False, quiet=True)
+    try:
+        c = Client(demo.local_url, verbose=False)
+        kw = dict(sample_name='(none)', sample_mp=6, recipe='catalog-basic', preset_name=preset, segmenter='u2netp', band=3,
+                  refine=False, shadow='drop', margin=0.05, background='#ffffff', api_name='/clip')
+        c.predict(files=[handle_file(str(photo))], **kw)                     # warm-up: model load, first-call costs
+        times, dl = [], []
+        for _ in range(args.repeat):
+            t = time.perf_counter(); out = c.predict(files=[handle_file(str(photo))], **kw); times.append(time.perf_counter() - t)
+            t = time.perf_counter(); c.predict(out[-1], api_name='/downloads'); dl.append(time.perf_counter() - t)
+        timing = out[4]
+    finally:
+        demo.close()
+    med = float(np.median(times))
+    md = (f"First result in the app for a {args.mp:g} MP photo (`{args.sample}`, recipe catalog-basic, preset {preset}), "
+          f"through gradio_client: upload → Run → gallery, slider, catalog image and QC verdict back, after one warm-up run.\n\n"
+          f"| runs | median s | min s | max s | target | then full-resolution downloads, median s |\n|---|---|---|---|---|---|\n"
+          f"| {len(times)} | {med:.2f} | {min(times):.2f} | {max(times):.2f} | ≤ 3 s {'✓' if med <= 3 else '✗'} | {float(np.median(dl)):.2f} |\n\n"
+          f"Server-side breakdown of the last run: {timing}\n")
+    print(md)
+    if not args.no_write: print(f"written to {update_benchmarks('app', md)}", file=sys.stderr)
+    return 0
+
+
 # %% ../../nbs/92_bench.ipynb #ffd0100d
 BENCHES = {
     'foundation': ('flixnb.measure.bench:_cli_foundation', 'keyer IoU on built-in samples; time and memory of catalog-basic at 24 MP'),
     'clipping':   ('flixnb.measure.evaluate:bench_clipping', 'clipping speed and memory at 1/6/24/50 MP, flixnb vs rembg'),
-    'compose':    ('flixnb.market.qc:bench_compose', 'compose + QC of a 24 MP image'),
-    'batch':      ('flixnb.run.batch:bench_batch', 'batch throughput, 1 vs 2 Dask workers'),
-    'app':        ('flixnb.ui.app:bench_app', 'first result in the app for a 6 MP photo'),
+    'compose':    ('flixnb.measure.bench:bench_compose', 'compose + QC of a 24 MP image'),
+    'batch':      ('flixnb.measure.bench:bench_batch', 'batch throughput, 1 vs 2 Dask workers'),
+    'app':        ('flixnb.measure.bench:bench_app', 'first result in the app for a 6 MP photo'),
     'tryon':      ('flixnb.measure.bench:bench_tryon', 'learned try-on: paired scores on viton-pairs/, parser IoU, one try-on at 768×1024, ootd contact sheet'),
 }
 

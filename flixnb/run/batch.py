@@ -13,7 +13,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 # %% auto #0
 __all__ = ['MANIFEST', 'SET_FILE', 'SUMMARY', 'file_sha256', 'recipe_hash', 'Manifest', 'FlixnbWorker', 'process_one',
            'process_batch', 'chunks', 'catalog_set', 'run_batch', 'template_path', 'batch_parser', 'main', 'watch',
-           'watch_main', 'bench_batch']
+           'watch_main']
 
 # %% ../../nbs/32_batch.ipynb #80ba8101
 MANIFEST = 'manifest.jsonl'
@@ -731,51 +731,3 @@ def watch_main(argv=None) -> int:
         print(f"flixnb watch: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt: return 0
     return 0 if all(r['status'] == 'done' for r in made) else 1
-
-# %% ../../nbs/32_batch.ipynb #fdff18ba
-def _sample_cache(n:int, mp:float) -> list[Path]:
-    from platformdirs import user_cache_dir
-    try: from flixnb.samples import write_samples, SAMPLES
-    except ImportError: raise FlixError("the benchmark needs flixnb.samples (the built-in studio samples)") from None
-    d = Path(os.environ.get('FLIXNB_CACHE') or user_cache_dir('flixnb'))/f'bench-batch-{mp:g}mp'
-    names = list(SAMPLES)
-    have = sorted(d.glob('*.jpg'))
-    if len(have) >= n: return have[:n]
-    base = write_samples(d/'base', names=names, mp=mp, with_alpha=False)
-    import shutil
-    out = []
-    for i in range(n):
-        src = Path(base[i % len(base)]); dst = d/f"{i:04d}-{src.name}"
-        if not dst.exists(): shutil.copyfile(src, dst)
-        out.append(dst)
-    return out
-
-def bench_batch(argv=None) -> int:
-    "`flixnb bench batch`: throughput of 1 vs 2 Dask workers on 200 built-in 6 MP samples → BENCHMARKS.md."
-    p = argparse.ArgumentParser(prog='flixnb bench batch')
-    p.add_argument('-n', type=int, default=200); p.add_argument('--mp', type=float, default=6.0)
-    p.add_argument('--recipe', default='catalog-basic'); p.add_argument('--workers', default='1,2')
-    p.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
-    a = p.parse_args(argv)
-    import tempfile, shutil
-    paths = _sample_cache(a.n, a.mp)
-    rows, rate = [], {}
-    for w in [int(x) for x in a.workers.split(',')]:
-        out = Path(tempfile.mkdtemp(prefix='flixnb-bench-batch-'))
-        try:
-            res = run_batch(paths, out, recipe=a.recipe, workers=w, resume=False, progress=True)
-            s = json.loads((out/SUMMARY).read_text())
-        finally: shutil.rmtree(out, ignore_errors=True)
-        done = sum(r['status'] == 'done' for r in res)
-        rate[w] = done / s['process_s']
-        rows.append(f"| {w} | {done}/{len(res)} | {s['process_s']:.1f} | {rate[w]:.2f} | {rate[w]/rate[min(rate)]:.2f}× |")
-        print(rows[-1], file=sys.stderr)
-    ws = sorted(rate)
-    md = (f"Batch throughput, `{a.recipe}`, {a.n} built-in {a.mp:g} MP samples, Dask LocalCluster (a worker per core, one thread "
-          f"each; time from first submission to last result, cluster start and model warm-up excluded).\n\n"
-          "| workers | done | seconds | images/s | speed-up |\n|---:|---:|---:|---:|---:|\n" + "\n".join(rows) +
-          (f"\n\nTarget: 2 workers ≥ 1.8× of 1 — {'met' if rate.get(2, 0) >= 1.8*rate[ws[0]] else 'NOT met'} "
-           f"({rate.get(2, 0)/rate[ws[0]]:.2f}×)." if 2 in rate and 1 in rate else ''))
-    print(md)
-    if not a.no_write: print(f"written to {update_benchmarks('batch', md)}", file=sys.stderr)
-    return 0

@@ -16,8 +16,8 @@ from ..core import Shot, FlixError, StageError, load_recipe, available_recipes, 
 # %% auto #0
 __all__ = ['SEGMENTERS', 'TRYON_HELP', 'CSS', 'UploadError', 'AppConfig', 'upload_path', 'display_name', 'check_upload',
            'friendly', 'safe_extract_zip', 'segmenter_choices', 'plan_steps', 'ClipResult', 'clip_one',
-           'write_downloads', 'verdict_text', 'library_status', 'App', 'build_app', 'launch', 'app_parser', 'main',
-           'bench_app']
+           'write_downloads', 'verdict_text', 'presets_available', 'sample_path', 'library_status', 'App', 'build_app',
+           'launch', 'app_parser', 'main']
 
 # %% ../../nbs/60_app.ipynb #c57a4618
 class UploadError(FlixError):
@@ -274,13 +274,13 @@ def verdict_text(results:list[ClipResult], preset_name:str|None) -> str:
     return '\n'.join(lines)
 
 # %% ../../nbs/60_app.ipynb #dd3331d9
-def _presets_available() -> dict:
+def presets_available() -> dict:
     try:
         from flixnb.market.presets import available_presets
         return dict(available_presets())
     except ImportError: return {}
 
-def _sample_path(cfg:AppConfig, name:str, mp:float) -> Path:
+def sample_path(cfg:AppConfig, name:str, mp:float) -> Path:
     "The built-in sample `name` at `mp` MP as a JPEG in the work folder (made once)."
     from flixnb.samples import sample, SAMPLES
     if name not in SAMPLES: raise UploadError(f"unknown sample {name!r}; valid samples: {', '.join(SAMPLES)}")
@@ -324,7 +324,7 @@ class App:
         if len(files) > self.cfg.max_clip_files:
             raise UploadError(f"{len(files)} files: Clip & catalog takes up to {self.cfg.max_clip_files}; use the Batch tab for more")
         paths = [check_upload(upload_path(f), self.cfg) for f in files]
-        if sample_name and sample_name != '(none)': paths.append(_sample_path(self.cfg, sample_name, float(sample_mp)))
+        if sample_name and sample_name != '(none)': paths.append(sample_path(self.cfg, sample_name, float(sample_mp)))
         if not paths: raise UploadError("nothing to process: upload a photo or pick a built-in sample")
         return paths
 
@@ -469,7 +469,7 @@ def build_app(app:App|AppConfig|None=None):
     from flixnb.io import IMAGE_EXTS
     from flixnb.samples import SAMPLES
     recipes = sorted(available_recipes())
-    presets = _presets_available()
+    presets = presets_available()
     segs = segmenter_choices()
     has_refine = 'refine' in available_stages()
     model = dict(concurrency_limit=cfg.concurrency, concurrency_id='model')
@@ -618,41 +618,3 @@ def main(argv=None) -> int:
         print(f"flixnb app: error: {e}", file=sys.stderr); return 2
     return 0
 
-def bench_app(argv=None) -> int:
-    "flixnb bench app: time to the first result for a 6 MP photo through the running app (gradio_client), after warm-up."
-    p = argparse.ArgumentParser(prog='flixnb bench app', description="Launch the app, upload a built-in sample photo with "
-                                "gradio_client and time Run → first result (after one warm-up run); writes BENCHMARKS.md.")
-    p.add_argument('--mp', type=float, default=6.0, help='photo size in megapixels [6]')
-    p.add_argument('-n', '--repeat', type=int, default=3, help='timed runs [3]')
-    p.add_argument('--sample', default='tee-navy-white')
-    p.add_argument('--preset', default='amazon-main')
-    p.add_argument('--no-write', action='store_true', help='do not update BENCHMARKS.md')
-    args = p.parse_args(argv)
-    from gradio_client import Client, handle_file
-    from flixnb.core import update_benchmarks
-    cfg = AppConfig()
-    presets = _presets_available()
-    preset = args.preset if args.preset in presets else '(none)'
-    photo = _sample_path(cfg, args.sample, args.mp)
-    demo = launch(cfg, port=None, block=False, quiet=True)
-    try:
-        c = Client(demo.local_url, verbose=False)
-        kw = dict(sample_name='(none)', sample_mp=6, recipe='catalog-basic', preset_name=preset, segmenter='u2netp', band=3,
-                  refine=False, shadow='drop', margin=0.05, background='#ffffff', api_name='/clip')
-        c.predict(files=[handle_file(str(photo))], **kw)                     # warm-up: model load, first-call costs
-        times, dl = [], []
-        for _ in range(args.repeat):
-            t = time.perf_counter(); out = c.predict(files=[handle_file(str(photo))], **kw); times.append(time.perf_counter() - t)
-            t = time.perf_counter(); c.predict(out[-1], api_name='/downloads'); dl.append(time.perf_counter() - t)
-        timing = out[4]
-    finally:
-        demo.close()
-    med = float(np.median(times))
-    md = (f"First result in the app for a {args.mp:g} MP photo (`{args.sample}`, recipe catalog-basic, preset {preset}), "
-          f"through gradio_client: upload → Run → gallery, slider, catalog image and QC verdict back, after one warm-up run.\n\n"
-          f"| runs | median s | min s | max s | target | then full-resolution downloads, median s |\n|---|---|---|---|---|---|\n"
-          f"| {len(times)} | {med:.2f} | {min(times):.2f} | {max(times):.2f} | ≤ 3 s {'✓' if med <= 3 else '✗'} | {float(np.median(dl)):.2f} |\n\n"
-          f"Server-side breakdown of the last run: {timing}\n")
-    print(md)
-    if not args.no_write: print(f"written to {update_benchmarks('app', md)}", file=sys.stderr)
-    return 0
