@@ -152,6 +152,8 @@ def paired_benchmark(D=None, n:int|None=None, old_n:int=60, workdir=None, log=pr
             old.append(dict(pair=pp, **paired_scores(out, real, parse)))
     return dict(n=len(pairs), ours=ours, erased=erased, old=old, refused=refused, seconds=float(np.median(seconds)) if seconds else None, work=str(work))
 
+_ASCII = str.maketrans({'≥': '>=', '≤': '<=', '—': '-', '–': '-', '×': 'x', '…': '...', '→': '->', '’': "'"})
+
 def contact_sheet(D=None, n:int=20, dest=None, thumb:int=384) -> dict:
     """`n` ootd garments on ootd model photos at 768×1024 (garment i on the i-th model photo, cycling, among those the
     library would offer a top: not wearing a dress, read by `flixnb library add`), tiled with the product photo beside
@@ -168,7 +170,7 @@ def contact_sheet(D=None, n:int=20, dest=None, thumb:int=384) -> dict:
     for i, gp in enumerate(gs):
         mp = ms[i % len(ms)]; dst = work/f"{mp.stem}__{gp.stem}.jpg"
         try: info = tryon_pair(mp, gp, dst); res = read_rgb(dst); why = info['category']
-        except FlixError as e: res = np.full((th, tw, 3), 235, np.uint8); why = e.reason
+        except FlixError as e: res = np.full((th, tw, 3), 235, np.uint8); why = e.reason.translate(_ASCII)   # OpenCV draws ASCII only
         tile = np.concatenate([fit(read_rgb(gp)), fit(read_rgb(mp)), fit(res)], 1)
         cv2.putText(tile, f"{gp.stem} on {mp.stem}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         if res.shape[:2] == (th, tw):
@@ -354,7 +356,7 @@ def bench_batch(argv=None) -> int:
     if not a.no_write: print(f"written to {update_benchmarks('batch', md)}", file=sys.stderr)
     return 0
 
-# %% ../../nbs/92_bench.ipynb #77995408
+# %% ../../nbs/92_bench.ipynb #8be36e17
 def bench_app(argv=None) -> int:
     "flixnb bench app: time to the first result for a 6 MP photo through the running app (gradio_client), after warm-up."
     p = argparse.ArgumentParser(prog='flixnb bench app', description="Launch the app, upload a built-in sample photo with "
