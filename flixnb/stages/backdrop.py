@@ -337,31 +337,32 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         # … and its uncertain rim only where it looks like fabric (not the backdrop between trouser legs)
         seed |= _fabric_like(hint_s > 0.5, seed, dev, ratio, bg, shadow)
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
-    lowzone = None
-    if hint_s is not None and low_contrast and subj.any():
-        # white on white: where the garment's colour next to its outline is the backdrop's (F − B below `min_contrast`),
-        # colour cannot place the outline (it comes out ragged: noise, faint folds); there the segmenter's smooth
-        # outline is the subject's, and its ramp the edge's alpha
-        se0 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2*band+1, 2*band+1))
-        in0, out0 = cv2.erode(subj.astype(np.uint8), se0) > 0, cv2.dilate(subj.astype(np.uint8), se0) > 0
-        F0, B0 = local_colour(small, in0 if in0.any() else subj, small), local_colour(small, ~out0, field)
-        low = ((F0 - B0)**2).sum(-1) < min_contrast**2
-        rim = out0 & ~in0
-        # only for a garment whose outline is mostly low-contrast (a white tee on white), not a few weak spots on khaki
-        lowzone = cv2.dilate((low & rim).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4*band+1, 4*band+1))) > 0 if low[rim].mean() > 0.1 else np.zeros_like(rim)
-        if op is not None: lowzone &= ~cv2.dilate(op.astype(np.uint8), se0).astype(bool)   # not where bare backdrop was opened (between the legs)
-        if lowzone.any(): subj = clean_mask(np.where(lowzone, hint_s > 0.5, subj), dev, min_area=min_area, hole_dev=hole_dev)
-        else: lowzone = None
     info = dict(work_size=(w, h), **tol, subject_share=float(subj.mean()), opened=opened, strands=0.0, sheer=0.0,
                 plate=plate is not None)
     if subj.sum() == 0 or subj.mean() > 0.995:
         return None, None, info
     # 2. local colours at low resolution
     se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2*band+1, 2*band+1))
-    inner = cv2.erode(subj.astype(np.uint8), se) > 0
-    outer = cv2.dilate(subj.astype(np.uint8), se) > 0
-    B = local_colour(small, ~outer, field)
-    F = local_colour(small, inner if inner.any() else subj, small)
+    def around(subj):     # (inner, outer, B, F): the band's two sides and the local colours of backdrop and garment
+        inner, outer = cv2.erode(subj.astype(np.uint8), se) > 0, cv2.dilate(subj.astype(np.uint8), se) > 0
+        return inner, outer, local_colour(small, ~outer, field), local_colour(small, inner if inner.any() else subj, small)
+    inner, outer, B, F = around(subj)
+    lowzone = None
+    if hint_s is not None and low_contrast:
+        # white on white: where the garment's colour next to its outline is the backdrop's (F − B below `min_contrast`),
+        # colour cannot place the outline (it comes out ragged: noise, faint folds); there the segmenter's smooth
+        # outline is the subject's, and its ramp the edge's alpha — only for a garment whose outline is mostly
+        # low-contrast (a white tee on white), not a few weak spots on khaki, and never where bare backdrop was opened
+        rim, low = outer & ~inner, ((F - B)**2).sum(-1) < min_contrast**2
+        if rim.any() and low[rim].mean() > 0.1:
+            lowzone = cv2.dilate((low & rim).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4*band+1, 4*band+1))) > 0
+            if op is not None: lowzone &= ~(cv2.dilate(op.astype(np.uint8), se) > 0)
+            if lowzone.any():
+                subj = clean_mask(np.where(lowzone, hint_s > 0.5, subj), dev, min_area=min_area, hole_dev=hole_dev)
+                info['subject_share'] = float(subj.mean())
+                if not subj.any(): return None, None, info
+                inner, outer, B, F = around(subj)
+            else: lowzone = None
     bandm = (outer & ~inner).astype(np.uint8)
     # 3. see-through fabric and fine strands: near the outline, colours that are a mix of the garment's own colour
     # and the backdrop field (any shade of it: the shadow under a sheer skirt)

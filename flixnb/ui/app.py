@@ -14,10 +14,10 @@ import numpy as np
 from ..core import Shot, FlixError, StageError, load_recipe, available_recipes, run_stage, available_stages, stage_params, json_line, stages_with_role
 
 # %% auto #0
-__all__ = ['SEGMENTERS', 'TRYON_HELP', 'CSS', 'UploadError', 'AppConfig', 'upload_path', 'display_name', 'check_upload',
-           'friendly', 'safe_extract_zip', 'segmenter_choices', 'plan_steps', 'ClipResult', 'clip_one',
-           'write_downloads', 'verdict_text', 'presets_available', 'sample_path', 'library_status', 'App', 'build_app',
-           'launch', 'app_parser', 'main']
+__all__ = ['TRYON_HELP', 'CSS', 'UploadError', 'AppConfig', 'upload_path', 'display_name', 'check_upload', 'friendly',
+           'safe_extract_zip', 'segmenter_choices', 'plan_steps', 'ClipResult', 'clip_one', 'write_downloads',
+           'verdict_text', 'presets_available', 'sample_path', 'library_status', 'App', 'build_app', 'launch',
+           'app_parser', 'main']
 
 # %% ../../nbs/60_app.ipynb #c57a4618
 class UploadError(FlixError):
@@ -153,9 +153,6 @@ def safe_extract_zip(zpath, dest, cfg:AppConfig, exts=None) -> tuple[list[Path],
     return out, notes
 
 # %% ../../nbs/60_app.ipynb #7f9890a9
-SEGMENTERS = tuple(stages_with_role('segmenter'))   # every segmenter the registry knows, plugins' included
-_OUTPUTS = tuple(stages_with_role('output'))
-
 def segmenter_choices() -> list[str]:
     "The segmenters usable here (weights installed / library present), then 'none' (the backdrop keyer alone)."
     from importlib.util import find_spec
@@ -173,7 +170,8 @@ def plan_steps(recipe, segmenter:str|None=None, band:int|None=None, refine:bool=
     "The recipe's steps adjusted by the UI's choices (None: the recipe's own value)."
     steps = [(s, dict(p)) for s, p in load_recipe(recipe).steps]
     if segmenter:
-        i = next((k for k, (s, _) in enumerate(steps) if s in SEGMENTERS), None)
+        segs = stages_with_role('segmenter')          # every segmenter the registry knows, plugins' included
+        i = next((k for k, (s, _) in enumerate(steps) if s in segs), None)
         if segmenter == 'none':
             if i is not None: steps.pop(i)
         elif i is None: steps.insert(0, (segmenter, {}))
@@ -181,7 +179,8 @@ def plan_steps(recipe, segmenter:str|None=None, band:int|None=None, refine:bool=
     has_refine = any(s == 'refine' for s, _ in steps)
     if refine and not has_refine:
         if 'refine' not in available_stages(): raise StageError("the 'refine' stage is not installed in this version")
-        last = max((k for k, (s, _) in enumerate(steps) if s in SEGMENTERS + ('backdrop',)), default=-1)
+        clip = set(stages_with_role('segmenter')) | set(stages_with_role('keyer'))
+        last = max((k for k, (s, _) in enumerate(steps) if s in clip), default=-1)
         steps.insert(last + 1, ('refine', {}))
     for s, p in steps:
         if band is not None and s in ('backdrop', 'refine'): p['band'] = int(band)
@@ -222,9 +221,9 @@ def clip_one(src, steps, preset=None, cfg:AppConfig|None=None, recipe_output:dic
     shot = src if isinstance(src, Shot) else load_image(src, max_pixels=cfg.max_pixels)
     secs = {'load': time.perf_counter() - t0}
     L = cfg.preview
-    clipped = None
+    clipped, outputs = None, set(stages_with_role('output'))
     for name, params in steps:
-        if name in _OUTPUTS and clipped is None: clipped = shot
+        if name in outputs and clipped is None: clipped = shot
         t = time.perf_counter(); shot = run_stage(shot, name, **params); secs[name] = time.perf_counter() - t
     if clipped is None: clipped = shot
     if clipped.alpha is None: raise StageError("the recipe produced no alpha: it needs a clipping stage", clipped.meta.get('path'))
