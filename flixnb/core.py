@@ -17,8 +17,9 @@ __all__ = ['OUTCOMES', 'WRITTEN', 'STAGES', 'ENTRY_POINT_GROUP', 'ROLES', 'OUTPU
            'json_line', 'status_of', 'Shot', 'stage', 'stages_with_role', 'available_stages', 'get_stage',
            'stage_params', 'run_stage', 'templates_dir', 'template_dirs', 'available_templates', 'read_template',
            'recipe_dirs', 'available_recipes', 'Recipe', 'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path',
-           'update_benchmarks', 'sample_points', 'peak_rss_mb', 'tune_memory', 'n_cores', 'n_threads', 'thread_pool',
-           'parallel_map', 'fit_long', 'checkerboard', 'over', 'grey', 'MovedModules', 'alias_moved_modules']
+           'update_benchmarks', 'sample_points', 'shrink', 'block_pixels', 'filled', 'peak_rss_mb', 'tune_memory',
+           'n_cores', 'n_threads', 'thread_pool', 'parallel_map', 'fit_long', 'checkerboard', 'over', 'grey',
+           'MovedModules', 'alias_moved_modules']
 
 # %% ../nbs/00_core.ipynb #fb9cfba5
 class FlixError(Exception):
@@ -328,6 +329,61 @@ def sample_points(m:np.ndarray, x:np.ndarray, y:np.ndarray, cols:int=4096) -> np
     X = np.pad(x, (0, pad)).reshape(rows, cols); Y = np.pad(y, (0, pad)).reshape(rows, cols)
     out = cv2.remap(m, X, Y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out.reshape((rows*cols,) + m.shape[2:])[:n]
+
+# %% ../nbs/00_core.ipynb #e9cc0d65
+import weakref
+_SHRUNK: dict = {}
+
+def shrink(image:np.ndarray, max_side:int, mid:int=1024) -> np.ndarray:
+    """`image` area-averaged down so that its longer side is `max_side` (round(W·s) × round(H·s)); an image no larger
+    comes back as it is. A large image is first reduced by an integer factor to a long side of ≥ `mid` px, once per
+    image (kept while the array lives: do not modify an image in place after shrinking it)."""
+    import cv2
+    H, W = image.shape[:2]
+    s = max_side / max(H, W)
+    if s >= 1: return image
+    w, h = max(1, round(W*s)), max(1, round(H*s))
+    k = max(H, W) // mid
+    if k >= 2 and max(H, W) // k >= 2*max_side:
+        hit = _SHRUNK.get(id(image))
+        if hit is not None and hit[0]() is image and hit[1] == k: image = hit[2]
+        else:
+            m = cv2.resize(image[:H - H % k, :W - W % k], (W // k, H // k), interpolation=cv2.INTER_AREA)
+            for key in [q for q, v in list(_SHRUNK.items()) if v[0]() is None]: _SHRUNK.pop(key, None)
+            try: _SHRUNK[id(image)] = (weakref.ref(image), k, m)
+            except TypeError: pass
+            image = m
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+def block_pixels(mask:np.ndarray, H:int, W:int):
+    """(ys, xs): the pixels of an H×W image where `mask` (h×w), upsampled by OpenCV's `INTER_NEAREST`, is True — in
+    blocks, without the H×W mask."""
+    import cv2
+    h, w = mask.shape
+    # OpenCV's nearest mapping, read off 1-D ramps (it is separable): full-res row Y ← low-res row rmap[Y]
+    rmap = cv2.resize(np.arange(h, dtype=np.float32)[:, None], (1, H), interpolation=cv2.INTER_NEAREST)[:, 0].astype(np.int64)
+    cmap = cv2.resize(np.arange(w, dtype=np.float32)[None], (W, 1), interpolation=cv2.INTER_NEAREST)[0].astype(np.int64)
+    r0 = np.searchsorted(rmap, np.arange(h + 1))
+    rows = np.flatnonzero(mask.any(1))
+    if not len(rows): return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cols = mask[rows][:, cmap]                       # each low-res row that has pixels, at full-res width
+    ys, xs = [], []
+    for k, y in enumerate(rows):                     # row-major, as np.nonzero would give them
+        c = np.flatnonzero(cols[k]); n = int(r0[y + 1] - r0[y])
+        ys.append(np.repeat(np.arange(r0[y], r0[y + 1]), len(c))); xs.append(np.tile(c, n))
+    return np.concatenate(ys), np.concatenate(xs)
+
+# %% ../nbs/00_core.ipynb #c7677c88
+def filled(shape, colour, dtype=np.uint8) -> np.ndarray:
+    """A new array of `shape` (H×W×C) with every pixel `colour` (C values). numpy's broadcast of a 3-vector over a
+    24 MP image runs its inner loop 3 elements at a time (≈ 0.25 s); one row broadcast over the rest takes ≈ 7 ms."""
+    out = np.empty(shape, dtype)
+    if out.size:
+        row = out.reshape(-1, *shape[-2:])[0] if len(shape) >= 3 else out.reshape(-1)[:1]
+        row[:] = colour
+        if len(shape) >= 3: out.reshape(-1, *shape[-2:])[1:] = row
+        else: out[:] = row[0]
+    return out
 
 # %% ../nbs/00_core.ipynb #dc1e1cc2
 def peak_rss_mb() -> float:

@@ -6,7 +6,7 @@ anything else — and record what it chose and why."""
 # %% ../../nbs/13_auto.ipynb #9ea89922
 from __future__ import annotations
 import numpy as np, cv2
-from ..core import Shot, stage, StageError
+from ..core import Shot, stage, StageError, shrink
 
 # %% auto #0
 __all__ = ['plain_backdrop_score', 'person_evidence', 'skin_share', 'auto']
@@ -19,7 +19,7 @@ def plain_backdrop_score(image:np.ndarray, work:int=256, border:float=0.06, shad
     from flixnb.stages.backdrop import fit_backdrop_field, backdrop_stats
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
-    small = cv2.resize(image, (max(1, round(W*s)), max(1, round(H*s))), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = shrink(image, work).astype(np.float32)
     h, w = small.shape[:2]
     b = max(1, round(min(h, w)*border))
     m = np.zeros((h, w), bool); m[:b] = m[-b:] = True; m[:, :b] = m[:, -b:] = True
@@ -60,8 +60,7 @@ def person_evidence(meta:dict, shape, min_vis:float=0.5) -> tuple[bool, str]:
 
 def skin_share(image:np.ndarray, work:int=256) -> float:
     "Share of the frame in skin colours (YCrCb box, opened): a person's face, hands or arms; ≈0 on most product shots."
-    H, W = image.shape[:2]; s = min(1.0, work/max(H, W))
-    sm = cv2.resize(image, (max(1, round(W*s)), max(1, round(H*s))), interpolation=cv2.INTER_AREA)
+    sm = shrink(image, work)
     m = cv2.inRange(cv2.cvtColor(sm, cv2.COLOR_RGB2YCrCb), (40, 135, 85), (250, 175, 130))
     return float((cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0).mean())
 

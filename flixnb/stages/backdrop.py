@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import numpy as np, cv2
-from ..core import Shot, stage, NoSubjectError, sample_points
+from ..core import Shot, stage, NoSubjectError, sample_points, shrink, block_pixels
 
 # %% auto #0
 __all__ = ['fit_backdrop_field', 'backdrop_stats', 'classify_lowres', 'clean_mask', 'local_colour', 'plate_small', 'key_alpha',
@@ -297,13 +297,14 @@ def plate_small(plate, size, small_size) -> np.ndarray:
 def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_depth:float=0.45,
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
-              plate:np.ndarray|None=None, low_contrast:bool=True):
-    "Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32, info)."
+              plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False):
+    """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
+    info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
     # small photos are keyed at their own size, JPEG's chroma bleed and all: a 3×3 median takes the specks out
-    small = (cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if s < 1 else cv2.medianBlur(image, 3)).astype(np.float32)
+    small = (shrink(image, work) if s < 1 else cv2.medianBlur(image, 3)).astype(np.float32)
     if plate is not None: plate = plate_small(plate, (W, H), (w, h))
     # 1. backdrop field: start from the frame's border, refit on what agrees with it
     bw = max(1, min(h, w)//40)
@@ -339,8 +340,9 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
     info = dict(work_size=(w, h), **tol, subject_share=float(subj.mean()), opened=opened, strands=0.0, sheer=0.0,
                 plate=plate is not None)
+    none = (None, None, info) + ((None,) if foreground else ())
     if subj.sum() == 0 or subj.mean() > 0.995:
-        return None, None, info
+        return none
     # 2. local colours at low resolution
     se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2*band+1, 2*band+1))
     def around(subj):     # (inner, outer, B, F): the band's two sides and the local colours of backdrop and garment
@@ -360,7 +362,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             if lowzone.any():
                 subj = clean_mask(np.where(lowzone, hint_s > 0.5, subj), dev, min_area=min_area, hole_dev=hole_dev)
                 info['subject_share'] = float(subj.mean())
-                if not subj.any(): return None, None, info
+                if not subj.any(): return none
                 inner, outer, B, F = around(subj)
             else: lowzone = None
     bandm = (outer & ~inner).astype(np.uint8)
@@ -382,11 +384,11 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     p = bm & proj
     K[p, :3] = d[p] / nd2[p, None]; K[p, 3] = -(B[p]*d[p]).sum(-1) / nd2[p]
     K[bm & ~proj, 3] = a_dev[bm & ~proj]
-    mode = bm.copy(); core_ = None
+    mode = bm.copy(); core_ = None; mixzone = None
     if strands is not None and (strands.any() or sheer.any()):
         grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2*band+3, 2*band+3))
         st = cv2.dilate(strands.astype(np.uint8), grow) > 0
-        K[st, :3] = Ka[st]; K[st, 3] = 0; mode |= st
+        K[st, :3] = Ka[st]; K[st, 3] = 0; mode |= st; mixzone = st.copy()
         if sheer.any():
             # I = α·s·Fo + (1−α)·t·P: α·s and (1−α)·t are known, α needs the backdrop's brightness t behind the
             # fabric: the brightness around (t_out) less the garment's contact shadow — its depth measured at the
@@ -403,7 +405,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             K[se_, :3] = Ksh[se_]; K[se_, 3] = 1
             K[si, :3] = 0; K[si, 3] = a_sh[si]
             core_ = cv2.erode(si.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0   # done densely below
-            mode |= se_ & ~core_
+            mode |= se_ & ~core_; mixzone |= se_ | si
     up = lambda x, interp=cv2.INTER_LINEAR: cv2.resize(x, (W, H), interpolation=interp) if s < 1 else x
     alpha = up(subj.astype(np.float32), cv2.INTER_NEAREST)
     if core_ is not None and core_.any():   # the sheer interior: its low-res alpha, bilinearly upsampled over its box
@@ -413,34 +415,64 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         M = np.float32([[s, 0, (X0+.5)*s-.5], [0, s, (Y0+.5)*s-.5]])
         warp = lambda x, fl: cv2.warpAffine(x, M, (X1-X0, Y1-Y0), flags=fl | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
         np.copyto(alpha[Y0:Y1, X0:X1], warp(a_sh.astype(np.float32), cv2.INTER_LINEAR), where=warp(si.astype(np.uint8), cv2.INTER_NEAREST) > 0)
-    ys, xs = np.nonzero(up(mode.astype(np.uint8), cv2.INTER_NEAREST))
+    ys, xs = block_pixels(mode, H, W) if s < 1 else np.nonzero(mode)
+    fg = image.copy() if foreground else None
     if len(ys):
         mx, my = ((xs+.5)*s-.5).astype(np.float32), ((ys+.5)*s-.5).astype(np.float32)
         Kp = sample_points(K, mx, my)
         I = image[ys, xs].astype(np.float32)
-        alpha[ys, xs] = np.clip(I[:, 0]*Kp[:, 0] + I[:, 1]*Kp[:, 1] + I[:, 2]*Kp[:, 2] + Kp[:, 3], 0, 1)
+        a = np.clip(I[:, 0]*Kp[:, 0] + I[:, 1]*Kp[:, 1] + I[:, 2]*Kp[:, 2] + Kp[:, 3], 0, 1)
+        alpha[ys, xs] = a
+        if foreground:   # I = α·F + (1 − α)·B with B the local backdrop colour: α·F is exact whatever α's noise
+            Bp = sample_points(np.ascontiguousarray(B), mx, my)
+            soft = (a > 0) & (a < 1)
+            aa = a[soft, None]
+            F_ = np.clip(I[soft] - (1 - aa)*Bp[soft], 0, 255*aa) / np.maximum(aa, 1/255)
+            fg[ys[soft], xs[soft]] = (F_ + 0.5).astype(np.uint8)
+    if foreground and mixzone is not None and mixzone.any():
+        # strands and sheer fabric: their backdrop is seen through the garment (shaded by it), not beside it — the
+        # fast foreground estimate (`flixnb.stages.refine`), on their box, is closer there
+        from flixnb.stages.refine import estimate_foreground
+        yy, xx = np.nonzero(mixzone)
+        X0, Y0 = max(0, int(xx.min()/s) - 1), max(0, int(yy.min()/s) - 1)
+        X1, Y1 = min(W, int((xx.max()+1)/s) + 2), min(H, int((yy.max()+1)/s) + 2)
+        ab = alpha[Y0:Y1, X0:X1]
+        z = np.zeros(ab.shape, bool); zy, zx = block_pixels(mixzone, H, W) if s < 1 else np.nonzero(mixzone)
+        z[zy - Y0, zx - X0] = True
+        z &= (ab > 0) & (ab < 1)
+        if z.any():
+            Fz = estimate_foreground(image[Y0:Y1, X0:X1], np.where(z, ab, (ab >= 0.5).astype(np.float32)), 'fast')
+            fg[Y0:Y1, X0:X1][z] = Fz[z]
     sh = np.where(~outer, np.clip(1-ratio, 0, 1), 0).astype(np.float32) * shadow
-    return alpha, sh, info
+    return (alpha, sh, info) + ((fg,) if foreground else ())
 
 # %% ../../nbs/10_backdrop.ipynb #e44aebf0
 @stage("backdrop", role='keyer')
 def backdrop(shot:Shot, work:int=512, band:int=3, shadow_depth:float=0.45, min_contrast:float=24.0,
              min_area:float=0.0005, hole_dev:float=0.6, use_coarse:bool=True, edges:bool=True,
-             defringe:bool=False, gate_core:bool=True, mixed:bool=True, plate:str|None=None, low_contrast:bool=True) -> Shot:
+             defringe:bool=False, gate_core:bool=True, mixed:bool=True, plate:str|None=None, low_contrast:bool=True,
+             defringe_method:str='keyer') -> Shot:
     """Key the subject off a studio backdrop: soft alpha at full resolution, cast shadow in layers['shadow'].
     `gate_core`: open bare backdrop inside the coarse mask's core; `mixed`: solve sheer fabric and fine strands;
     `plate`: a clean plate (the empty sweep, same camera and lights) — path or image — used as the backdrop field;
-    `low_contrast`: where the garment's colour at its outline is the backdrop's, take the outline from the coarse mask."""
+    `low_contrast`: where the garment's colour at its outline is the backdrop's, take the outline from the coarse mask;
+    `defringe`: take the backdrop's colour out of the soft edge pixels — `defringe_method` 'keyer' (the keyer's own local
+    backdrop colour: exact for a studio sweep, and free) or 'fast' / 'ml' (`flixnb.stages.refine.estimate_foreground`)."""
+    from flixnb.core import StageError
+    if defringe_method not in ('keyer', 'fast', 'ml'): raise StageError(f"defringe_method must be 'keyer', 'fast' or 'ml', not {defringe_method!r}")
+    native = defringe and defringe_method == 'keyer'
     hint = shot.layers.get('coarse') if use_coarse else None
-    alpha, sh, info = key_alpha(shot.image, work=work, band=band, shadow_depth=shadow_depth, min_contrast=min_contrast,
-                                min_area=min_area, hole_dev=hole_dev, hint=hint, edges=edges, gate_core=gate_core,
-                                mixed=mixed, plate=plate, low_contrast=low_contrast)
+    res = key_alpha(shot.image, work=work, band=band, shadow_depth=shadow_depth, min_contrast=min_contrast,
+                    min_area=min_area, hole_dev=hole_dev, hint=hint, edges=edges, gate_core=gate_core,
+                    mixed=mixed, plate=plate, low_contrast=low_contrast, foreground=native)
+    alpha, sh, info = res[:3]
     info['used_coarse'] = hint is not None
     if alpha is None: raise NoSubjectError("no subject found on the backdrop", shot.meta.get('path'))
     out = shot.replace(alpha=alpha)
-    if defringe:   # backdrop colour out of the soft edge pixels (flixnb.stages.refine's fast foreground estimate)
+    if native: out.image = res[3]
+    elif defringe:   # backdrop colour out of the soft edge pixels (flixnb.stages.refine's foreground estimate)
         from flixnb.stages.refine import estimate_foreground
-        out.image = estimate_foreground(shot.image, alpha, 'fast')
+        out.image = estimate_foreground(shot.image, alpha, defringe_method)
     out.layers['shadow'] = sh
     out.meta['backdrop'] = info
     return out

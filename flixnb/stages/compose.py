@@ -6,7 +6,7 @@ margin, keep or drop the cast shadow."""
 # %% ../../nbs/20_compose.ipynb #a6d639c5
 from __future__ import annotations
 import numpy as np, cv2
-from ..core import Shot, stage, StageError, NoSubjectError, alpha_bbox, sample_points
+from ..core import Shot, stage, StageError, NoSubjectError, alpha_bbox, sample_points, filled
 
 # %% auto #0
 __all__ = ['colour_rgb', 'composite', 'crop_box', 'crop_pad', 'catalog', 'cutout', 'linear_luts', 'to_linear16', 'from_linear16',
@@ -28,7 +28,7 @@ def colour_rgb(c):
 def composite(fg:np.ndarray, alpha:np.ndarray, background) -> np.ndarray:
     "`alpha·fg + (1−alpha)·background`; background is an RGB colour or an H×W×3 uint8 image."
     a = np.ascontiguousarray(alpha, np.float32)
-    bg = np.empty_like(fg); bg[:] = colour_rgb(background) if not isinstance(background, np.ndarray) else background
+    bg = filled(fg.shape, colour_rgb(background)) if not isinstance(background, np.ndarray) else np.ascontiguousarray(np.broadcast_to(background, fg.shape))
     return cv2.blendLinear(fg, bg, a, 1 - a)
 
 # %% ../../nbs/20_compose.ipynb #e5bec8a9
@@ -46,10 +46,12 @@ def crop_box(alpha:np.ndarray, margin:float=0.05, aspect:float|None=None, thresh
     return int(np.floor(x0)), int(np.floor(y0)), int(np.ceil(x1)), int(np.ceil(y1))
 
 def crop_pad(img:np.ndarray, box, fill) -> np.ndarray:
-    "Cut `box` out of `img`, padding with `fill` where the box leaves the image."
+    """Cut `box` out of `img`, padding with `fill` where the box leaves the image. A box inside the image gives a view
+    (no copy: 24 MP crops are 70–100 MB): write into it only after `.copy()`."""
     x0, y0, x1, y1 = box
     H, W = img.shape[:2]
-    out = np.empty((y1-y0, x1-x0) + img.shape[2:], img.dtype); out[:] = fill
+    if x0 >= 0 and y0 >= 0 and x1 <= W and y1 <= H: return img[y0:y1, x0:x1]
+    out = filled((y1-y0, x1-x0) + img.shape[2:], fill, img.dtype) if img.ndim == 3 else np.full((y1-y0, x1-x0), fill, img.dtype)
     sx0, sy0, sx1, sy1 = max(x0,0), max(y0,0), min(x1,W), min(y1,H)
     if sx1 > sx0 and sy1 > sy0: out[sy0-y0:sy1-y0, sx0-x0:sx1-x0] = img[sy0:sy1, sx0:sx1]
     return out
@@ -73,7 +75,7 @@ def catalog(shot:Shot, background='white', margin:float=0.05, aspect:float|None=
     col = colour_rgb(background)
     fg = crop_pad(shot.image, box, col)
     a = crop_pad(shot.alpha, box, 0)
-    bg = np.empty_like(fg); bg[:] = col
+    bg = filled(fg.shape, col)
     if shadow == 'keep' and (sh := _shadow_full(shot, box)) is not None:
         bg = (bg * (1 - shadow_opacity*sh)[..., None]).round().astype(np.uint8)
     out = cv2.blendLinear(fg, bg, a, 1 - a)
@@ -161,7 +163,7 @@ def place(image:np.ndarray, alpha:np.ndarray, box, scale:float, canvas, offset, 
     Returns (canvas uint8, canvas alpha float32)."""
     W, H = int(canvas[0]), int(canvas[1])
     col = np.array(colour_rgb(background), np.uint8)
-    out = np.empty((H, W, 3), np.uint8); out[:] = col
+    out = filled((H, W, 3), col)
     A = np.zeros((H, W), np.float32)
     Hs, Ws = image.shape[:2]
     x0, y0, x1, y1 = box
@@ -215,7 +217,7 @@ def place(image:np.ndarray, alpha:np.ndarray, box, scale:float, canvas, offset, 
         ok = d > 0.02
         Fc[ys[ok], xs[ok]] = nm[ok] / d[ok, None]
     B = linear_luts()[0][col].astype(np.float32)
-    bgc = np.empty_like(Fc); bgc[:] = B
+    bgc = filled(Fc.shape, B, Fc.dtype)
     if S is not None: bgc *= (1 - S[qy0:qy1, qx0:qx1, None])
     lin = cv2.blendLinear(Fc, bgc, Ac, 1 - Ac)
     np.add(lin, 0.5, out=lin); np.minimum(lin, 65535, out=lin)   # a blend of non-negative values: no lower clip
