@@ -365,7 +365,14 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
                 if not subj.any(): return none
                 inner, outer, B, F = around(subj)
             else: lowzone = None
-    bandm = (outer & ~inner).astype(np.uint8)
+    bandm = outer & ~inner
+    # thin channels the clean-up closed that open onto the backdrop (the apex of the gap between trouser legs, a pixel
+    # or two wide here): colour at full resolution decides them, like the band — not filled with garment
+    added = subj & ~seed & inner
+    if added.any():
+        near = cv2.dilate(bandm.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        bandm |= _components(added, lambda m, sl: _thick(m) < 0.3 and (m & near[sl]).any())
+    bandm = bandm.astype(np.uint8)
     # 3. see-through fabric and fine strands: near the outline, colours that are a mix of the garment's own colour
     # and the backdrop field (any shade of it: the shadow under a sheer skirt)
     strands = sheer = None
@@ -433,12 +440,10 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         # strands and sheer fabric: their backdrop is seen through the garment (shaded by it), not beside it — the
         # fast foreground estimate (`flixnb.stages.refine`), on their box, is closer there
         from flixnb.stages.refine import estimate_foreground
-        yy, xx = np.nonzero(mixzone)
-        X0, Y0 = max(0, int(xx.min()/s) - 1), max(0, int(yy.min()/s) - 1)
-        X1, Y1 = min(W, int((xx.max()+1)/s) + 2), min(H, int((yy.max()+1)/s) + 2)
+        zy, zx = block_pixels(mixzone, H, W) if s < 1 else np.nonzero(mixzone)
+        Y0, Y1, X0, X1 = int(zy.min()), int(zy.max()) + 1, int(zx.min()), int(zx.max()) + 1
         ab = alpha[Y0:Y1, X0:X1]
-        z = np.zeros(ab.shape, bool); zy, zx = block_pixels(mixzone, H, W) if s < 1 else np.nonzero(mixzone)
-        z[zy - Y0, zx - X0] = True
+        z = np.zeros(ab.shape, bool); z[zy - Y0, zx - X0] = True
         z &= (ab > 0) & (ab < 1)
         if z.any():
             Fz = estimate_foreground(image[Y0:Y1, X0:X1], np.where(z, ab, (ab >= 0.5).astype(np.float32)), 'fast')
