@@ -402,6 +402,7 @@ def bench_app(argv=None) -> int:
 BENCHES = {
     'foundation': ('flixnb.measure.bench:_cli_foundation', 'keyer IoU on built-in samples; time and memory of catalog-basic at 24 MP'),
     'clipping':   ('flixnb.measure.evaluate:bench_clipping', 'clipping speed and memory at 1/6/24/50 MP, flixnb vs rembg'),
+    'process':    ('flixnb.measure.evaluate:bench_process', 'whole fresh processes on one 24 MP JPEG, flixnb run vs rembg u2net (A/B)'),
     'compose':    ('flixnb.measure.bench:bench_compose', 'compose + QC of a 24 MP image'),
     'batch':      ('flixnb.measure.bench:bench_batch', 'batch throughput, 1 vs 2 Dask workers'),
     'app':        ('flixnb.measure.bench:bench_app', 'first result in the app for a 6 MP photo'),

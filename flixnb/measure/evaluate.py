@@ -17,7 +17,7 @@ __all__ = ['FLIXNB_METHODS', 'REMBG_VARIANTS', 'MATTE_METHODS', 'TRIMAP_FREE_FLI
            'eval_matting', 'matting_table', 'best_of', 'oracle_alpha', 'eval_trimap_free', 'trimap_free_table',
            'eval_masks', 'masks_table', 'eval_samples', 'samples_tables', 'eval_clipping', 'garment_sheet',
            'eval_garments', 'edge_crop_box', 'contact_sheet', 'main', 'bench_recipe', 'time_cutout', 'flat_within',
-           'speed_rows', 'speed_table', 'bench_clipping']
+           'speed_rows', 'speed_table', 'bench_clipping', 'process_ab', 'bench_process']
 
 # %% ../../nbs/91_evaluate.ipynb #432d6b9c
 def md_table(header, rows) -> str:
@@ -740,4 +740,75 @@ def bench_clipping(argv=None) -> int:
     print(md)
     key = 'clipping-speed-int8' if a.int8 else f'clipping-speed-recipe-{a.recipe}' if a.recipe else 'clipping-speed'   # each its own section
     if not a.no_write: print(f"\nwritten to {update_benchmarks(key, md)}", file=sys.stderr)
+    return 0
+
+# %% ../../nbs/91_evaluate.ipynb #4304c581
+_REMBG_ONE = r"""
+import sys
+from rembg import new_session, remove
+from PIL import Image
+s = new_session('u2net')
+remove(Image.open(sys.argv[1]), session=s).save(sys.argv[2])
+"""
+
+def _flixnb_cmd() -> list[str]:
+    "How a user starts flixnb: the console script beside this interpreter, else the CLI module."
+    exe = Path(sys.executable).with_name('flixnb')
+    return [str(exe)] if exe.exists() else [sys.executable, '-c', 'import sys; from flixnb.run.cli import main; sys.exit(main())']
+
+def process_ab(path, recipe:str='cutout', rounds:int=3, rembg:bool=True, progress=None) -> dict:
+    """Wall seconds of whole fresh processes on `path`, alternating A (`flixnb run --recipe RECIPE`) and B (rembg u2net in
+    its venv: session, remove, save PNG): {'flixnb': [...], 'rembg': [...] or None, 'why_no_rembg', medians, 'ratio'}."""
+    import statistics
+    from flixnb.models import models_dir
+    why = rembg_unavailable() if rembg else 'not run (--no-rembg)'
+    if why is None and not (models_dir()/'u2net.onnx').exists(): why = f"no {models_dir()/'u2net.onnx'} (flixnb fetch-models u2net)"
+    env = dict(os.environ, U2NET_HOME=str(models_dir()))
+    A, B = [], ([] if why is None else None)
+    with tempfile.TemporaryDirectory() as d:
+        for k in range(rounds):
+            t = time.perf_counter()
+            p = subprocess.run(_flixnb_cmd() + ['run', '--recipe', str(recipe), '-q', '--overwrite', '-o', f"{d}/a", str(path)],
+                               capture_output=True, text=True)
+            A.append(time.perf_counter() - t)
+            if p.returncode: raise RuntimeError(f"flixnb run failed on {path}: {(p.stderr or p.stdout)[-1000:]}")
+            if B is not None:
+                t = time.perf_counter()
+                p = subprocess.run([str(rembg_python()), '-c', _REMBG_ONE, str(path), f"{d}/b.png"], capture_output=True, text=True, env=env)
+                B.append(time.perf_counter() - t)
+                if p.returncode: B, why = None, f"rembg failed: {(p.stderr.strip().splitlines() or ['?'])[-1][:200]}"
+            if progress: progress(f"round {k+1}/{rounds}: flixnb {A[-1]:.2f} s" + (f", rembg {B[-1]:.2f} s" if B else ''))
+    ma = statistics.median(A); mb = statistics.median(B) if B else None
+    return dict(flixnb=A, rembg=B, why_no_rembg=why, flixnb_median=ma, rembg_median=mb, ratio=(mb/ma if mb else None))
+
+def bench_process(argv=None) -> int:
+    "`flixnb bench process [--rounds 5] [--recipe cutout] [--no-rembg] [--no-write]`"
+    p = argparse.ArgumentParser(prog='flixnb bench process', description="Whole fresh processes on one 24 MP JPEG: flixnb run vs rembg u2net, alternating.")
+    p.add_argument('--rounds', type=int, default=5, help='A, B pairs [5]')
+    p.add_argument('--recipe', default='cutout', help='recipe flixnb runs [cutout]')
+    p.add_argument('--mp', type=float, default=24, help='size of the built-in tee-navy-white sample in megapixels [24: 4000×6000]')
+    p.add_argument('--no-rembg', action='store_true', help='do not run rembg')
+    p.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
+    a = p.parse_args(argv)
+    if a.rounds < 1: print("flixnb bench process: error: --rounds must be ≥ 1", file=sys.stderr); return 2
+    from flixnb.samples import write_samples
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as d:
+        f, = write_samples(d, names=['tee-navy-white'], mp=a.mp, with_alpha=False, quality=95)
+        from PIL import Image
+        with Image.open(f) as im: size = im.size
+        r = process_ab(f, a.recipe, a.rounds, not a.no_rembg, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    rows = [[k + 1, _f(r['flixnb'][k], 2), _f(r['rembg'][k], 2) if r['rembg'] else '—'] for k in range(a.rounds)]
+    rows.append(['**median**', f"**{r['flixnb_median']:.2f}**", f"**{r['rembg_median']:.2f}**" if r['rembg_median'] else '—'])
+    verdict = (f"rembg / flixnb = **{r['ratio']:.2f}×** (target ≥ 2.5×: {'met' if r['ratio'] >= 2.5 else 'not met'})" if r['ratio']
+               else f"rembg {r['why_no_rembg']}")
+    md = '\n'.join([f"## The whole process on one {size[0]}×{size[1]} JPEG: `flixnb run --recipe {a.recipe}` vs rembg u2net", "",
+                    f"Command: `flixnb bench process{' ' + ' '.join(argv) if argv else ''}` ({time.perf_counter()-t0:.0f} s). "
+                    f"Built-in `tee-navy-white` at {size[0]}×{size[1]}, JPEG q95. A = a fresh `flixnb run --recipe {a.recipe} -o OUT FILE` "
+                    "(interpreter start, imports, model load, decode, the recipe, PNG encode and write); B = a fresh Python process "
+                    "running rembg 2.0.86 (its own venv): `new_session('u2net')`, `remove`, save PNG. A and B alternate; wall seconds. "
+                    f"Load average when it started: {load0:.1f} (on {os.cpu_count()} cores).", "",
+                    md_table(['round', 'flixnb s', 'rembg u2net s'], rows), "", f"Result: {verdict}."])
+    print(md)
+    if not a.no_write: print(f"\nwritten to {update_benchmarks('process-ab-' + a.recipe, md)}", file=sys.stderr)
     return 0

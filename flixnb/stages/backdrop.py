@@ -431,11 +431,12 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         a = np.clip(I[:, 0]*Kp[:, 0] + I[:, 1]*Kp[:, 1] + I[:, 2]*Kp[:, 2] + Kp[:, 3], 0, 1)
         alpha[ys, xs] = a
         if foreground:   # I = α·F + (1 − α)·B with B the local backdrop colour: α·F is exact whatever α's noise
-            Bp = sample_points(np.ascontiguousarray(B), mx, my)
-            soft = (a > 0) & (a < 1)
-            aa = a[soft, None]
-            F_ = np.clip(I[soft] - (1 - aa)*Bp[soft], 0, 255*aa) / np.maximum(aa, 1/255)
-            fg[ys[soft], xs[soft]] = (F_ + 0.5).astype(np.uint8)
+            aa = a[:, None]
+            P = sample_points(np.ascontiguousarray(B), mx, my)
+            P *= aa - 1; P += I                                          # α·F = I − (1 − α)·B
+            np.maximum(P, 0, out=P); np.minimum(P, 255*aa, out=P)
+            P /= np.maximum(aa, 1/255); P += 0.5                         # α = 1: the pixel itself
+            fg[ys, xs] = np.where(aa > 0, P, I + 0.5).astype(np.uint8)   # α = 0: kept (it is not seen)
     if foreground and mixzone is not None and mixzone.any():
         # strands and sheer fabric: their backdrop is seen through the garment (shaded by it), not beside it — the
         # fast foreground estimate (`flixnb.stages.refine`), on their box, is closer there
