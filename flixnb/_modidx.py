@@ -499,6 +499,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'flixnb.stages.backdrop._open_backdrop': ( 'backdrop.html#_open_backdrop',
                                                                                    'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._poly_terms': ('backdrop.html#_poly_terms', 'flixnb/stages/backdrop.py'),
+                                        'flixnb.stages.backdrop._set_patch': ('backdrop.html#_set_patch', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._shadow_reach': ( 'backdrop.html#_shadow_reach',
                                                                                   'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._texture': ('backdrop.html#_texture', 'flixnb/stages/backdrop.py'),

@@ -66,8 +66,10 @@ def skin_share(image:np.ndarray, work:int=256) -> float:
 
 @stage("auto", role='clipper')
 def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_method:str='guided', defringe:bool=True,
-         busy_flip:bool=True, min_skin:float=0.004) -> Shot:
-    "Choose the clipping per image (person / plain backdrop / other), run it, and record the choice and why."
+         busy_flip:bool=True, min_skin:float=0.004, person_plain:float=0.6) -> Shot:
+    """Choose the clipping per image (person / plain backdrop / other), run it, and record the choice and why. A person
+    found on a backdrop whose plain score is ≥ `person_plain` (studio model photos score 0.67–0.97 in `ootd/model`, street
+    photos < 0.1 in `cihp/`) is keyed like a product."""
     from flixnb.core import run_stage
     if people not in ('detect', 'never', 'always'): raise StageError(f"people must be 'detect', 'never' or 'always', not {people!r}")
     plain = plain_backdrop_score(shot.image)
@@ -81,6 +83,13 @@ def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_meth
         found, because = person_evidence(p.meta, shot.image.shape) if p is not None else (False, '')
         if p is not None and (people == 'always' or found):
             why.append(because if people == 'detect' else "people='always'")
+            if people == 'detect' and plain >= person_plain:
+                # a model on a studio sweep is a subject on a plain backdrop: the keyer's colour edges place hair, hands
+                # and the gap between arm and body better than the person model's 256 px mask (its keypoints are kept)
+                why.append(f"on a studio backdrop (plain score ≥ {person_plain}): U²-Net-p + backdrop keyer")
+                out = run_stage(run_stage(p, 'u2netp'), 'backdrop', defringe=defringe)
+                out.meta['auto'] = dict(chose=['person', 'u2netp', 'backdrop'], why='; '.join(why))
+                return out
             out = run_stage(p, 'refine', method=refine_method, defringe=defringe)
             out.meta['auto'] = dict(chose=['person', 'refine'], why='; '.join(why))
             return out

@@ -165,6 +165,21 @@ def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0):
     # narrower than the disk is not entered
     return (cv2.dilate(reach.astype(np.uint8), disk) > 0) & passable & core
 
+def _set_patch(small, field, ratio, tol, hint_s, shadow_depth=0.45, e=None, far:float=0.3, tint:float=4.0, gap:float=0.01):
+    """Low-res pixels of the set that the field does not fit, where the segmenter sees nothing (`hint_s` < `far`):
+    at least `gap` of the long side away from its mask, smooth, near-neutral (chroma within `tint`× the backdrop's
+    tolerance: a floor's warm tone), in shadow (down to 1 − `shadow_depth`) or lit brighter — a hotspot, a glossy floor's reflection, the shadow on a floor of another tone
+    under the feet; with the edges (`e`) around them → (patch, its shadowed part). A white garment on grey is brighter
+    and smooth too, but the segmenter sees it."""
+    _, chroma = backdrop_stats(small, field)
+    smooth = _texture(ratio) < 0.5*tol['tol_l']
+    p = (ratio > 1 - shadow_depth) & (chroma < tint*tol['tol_c']) & smooth & (hint_s < far)
+    # only away from what the segmenter sees: the shaded rim of a white sleeve it drew a little tight is garment
+    p &= cv2.distanceTransform((hint_s < 0.5).astype(np.uint8), cv2.DIST_L2, 3) > gap*max(hint_s.shape)
+    if e is not None and p.any():
+        p |= e & (cv2.dilate(p.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (hint_s < far)
+    return p, p & (ratio < 1 - tol['tol_l'])
+
 # %% ../../nbs/10_backdrop.ipynb #773f38a1
 def _opaque_colour(small, field, inner, sigma):
     """The garment's own colour near each pixel: a blur of the interior weighted to the pixels whose chromaticity is
@@ -297,7 +312,7 @@ def plate_small(plate, size, small_size) -> np.ndarray:
 def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_depth:float=0.45,
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
-              plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False):
+              plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels."""
     H, W = image.shape[:2]
@@ -337,6 +352,9 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         seed |= core; shadow &= ~core
         # … and its uncertain rim only where it looks like fabric (not the backdrop between trouser legs)
         seed |= _fabric_like(hint_s > 0.5, seed, dev, ratio, bg, shadow)
+        if set_patches:   # … and a smooth patch of the set far from it (a hotspot, a tinted floor's shadow) is backdrop
+            sp, dark = _set_patch(small, field, ratio, tol, hint_s, shadow_depth, e if edges else None)
+            seed &= ~sp; shadow |= dark
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
     info = dict(work_size=(w, h), **tol, subject_share=float(subj.mean()), opened=opened, strands=0.0, sheer=0.0,
                 plate=plate is not None)
@@ -386,7 +404,8 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     d = F - B; nd2 = (d*d).sum(-1)
     a_dev = np.clip((dev - 0.5)/1.5, 0, 1)
     if hint_s is not None: a_dev = np.maximum(a_dev, np.clip((hint_s - 0.3)/0.4, 0, 1))
-    if lowzone is not None: a_dev = np.where(lowzone, np.clip((hint_s - 0.3)/0.4, 0, 1), a_dev)
+    # white on white: the segmenter's outline, its ramp steepened to a crisp edge (0.4 → 0.6: about a low-res pixel)
+    if lowzone is not None: a_dev = np.where(lowzone, np.clip((hint_s - 0.4)/0.2, 0, 1), a_dev)
     bm, proj = bandm > 0, nd2 >= min_contrast**2
     p = bm & proj
     K[p, :3] = d[p] / nd2[p, None]; K[p, 3] = -(B[p]*d[p]).sum(-1) / nd2[p]
