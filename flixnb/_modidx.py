@@ -238,6 +238,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'flixnb.measure.bench.time_file': ('bench.html#time_file', 'flixnb/measure/bench.py'),
                                       'flixnb.measure.bench.time_one': ('bench.html#time_one', 'flixnb/measure/bench.py')},
             'flixnb.measure.evaluate': { 'flixnb.measure.evaluate._agg': ('evaluate.html#_agg', 'flixnb/measure/evaluate.py'),
+                                         'flixnb.measure.evaluate._cutout': ('evaluate.html#_cutout', 'flixnb/measure/evaluate.py'),
                                          'flixnb.measure.evaluate._cutout_alpha': ( 'evaluate.html#_cutout_alpha',
                                                                                     'flixnb/measure/evaluate.py'),
                                          'flixnb.measure.evaluate._edge_tile': ('evaluate.html#_edge_tile', 'flixnb/measure/evaluate.py'),

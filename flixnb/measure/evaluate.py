@@ -424,10 +424,15 @@ def eval_clipping(data=None, quick:bool=False, peers:bool=True, heavy:int|None=2
 # %% ../../nbs/91_evaluate.ipynb #d57f6e59
 GARMENT_SETS = {'viton/cloth': M.viton_cloth_items, 'vitonhd/cloth': M.vitonhd_cloth_items, 'vitonhd-garments': M.vitonhd_garment_items}
 
-def _cutout_alpha(image, recipe):
+def _cutout(image, recipe):
+    "(the output's colours — defringed —, its alpha, the `auto` choice) of `recipe` on `image`."
     s = recipe(Shot(np.ascontiguousarray(image)))
     a = s.alpha if s.alpha is not None else s.layers.get('alpha')
-    return a, s.meta.get('auto', {})
+    return s.image, a, s.meta.get('auto', {})
+
+def _cutout_alpha(image, recipe):
+    _, a, info = _cutout(image, recipe)
+    return a, info
 
 def _edge_tile(image, alpha, n:int=160, zoom:int=2) -> np.ndarray:
     "A zoomed crop of the cutout's edge (on a dark checker), where the mask boundary is longest."
@@ -489,14 +494,23 @@ def eval_garments(peers:bool=True, sheet='demo-out/cutouts-ootd.jpg', limit:int|
             peer = run_rembg(ootd, 'u2net') if peers else {}
             for f in ootd:
                 img = np.ascontiguousarray(cv2.imread(str(f), cv2.IMREAD_COLOR)[..., ::-1])
-                (a, info), dt = _timed(_cutout_alpha, img, recipe)
+                (rgb, a, info), dt = _timed(_cutout, img, recipe)
                 p = peer.get(str(f), {})
                 agree = M.iou(a >= 0.5, p['alpha'] >= 0.5) if 'alpha' in p else None
                 alarm.append(dict(item=f.stem, chose='→'.join(info.get('chose') or []), person='person' in (info.get('chose') or []),
                                   iou_vs_rembg=agree, seconds=dt))
-                rows.append((f.stem, img, a, f"{alarm[-1]['chose']}" + (f", IoU vs rembg {agree:.3f}" if agree is not None else '')))
+                rows.append((f.stem, rgb, a, f"{alarm[-1]['chose']}" + (f", IoU vs rembg {agree:.3f}" if agree is not None else '')))
             progress(f"[{time.perf_counter()-t0:5.0f} s] ootd/garment: {len(ootd)} photos")
+        # people on the studio backdrop (no labels): the paths chosen, and a contact sheet to look at
+        models, mrows = sorted((data_dir()/'ootd'/'model').glob('*.jpg'))[:limit], []
+        for f in models:
+            img = np.ascontiguousarray(cv2.imread(str(f), cv2.IMREAD_COLOR)[..., ::-1])
+            rgb, a, info = _cutout(img, recipe)
+            mrows.append((f.stem, rgb, a, '→'.join(info.get('chose') or [])))
+        if models: progress(f"[{time.perf_counter()-t0:5.0f} s] ootd/model: {len(models)} photos")
     sheet_path = garment_sheet(rows, sheet) if sheet and rows else None
+    msheet = str(Path(sheet).with_name(Path(sheet).stem.replace('ootd', 'ootd-model') + Path(sheet).suffix)) if sheet else None
+    msheet_path = garment_sheet(mrows, msheet) if msheet and mrows else None
     # tables
     out, lines = {}, []
     for m in ('flixnb cutout', 'rembg u2net'):
@@ -534,6 +548,12 @@ def eval_garments(peers:bool=True, sheet='demo-out/cutouts-ootd.jpg', limit:int|
                   if any(a['iou_vs_rembg'] is not None for a in alarm) else "rembg not run")
                + f"; paths chosen: " + ', '.join(f"{k} {v}" for k, v in sorted(__import__('collections').Counter(a['chose'] for a in alarm).items()))
                + (f". Contact sheet: `{sheet}` (not committed: research photos)." if sheet_path else '.'), ""]
+    if mrows:
+        paths = __import__('collections').Counter(r[3] for r in mrows)
+        md += [f"`ootd/model` ({len(mrows)} studio model photos, no labels): paths chosen: "
+               + ', '.join(f"{k} {v}" for k, v in sorted(paths.items()))
+               + (f". Contact sheet: `{msheet}` (not committed)." if msheet_path else '.'), ""]
+    out['ootd_model'] = [dict(item=r[0], chose=r[3]) for r in mrows]
     return '\n'.join(md), out
 
 # %% ../../nbs/91_evaluate.ipynb #82093386
