@@ -15,7 +15,8 @@ from ..stages.compose import place, keypoint_frame, colour_rgb, catalog
 
 # %% auto #0
 __all__ = ['CHOICES', 'PresetError', 'preset_dirs', 'available_presets', 'Preset', 'parse_preset', 'load_preset', 'source',
-           'plan', 'source_sizes', 'for_set', 'apply_preset', 'encode_to_range', 'write_preset_image', 'main']
+           'plan', 'source_sizes', 'for_set', 'subject_category', 'fill_within', 'category_fills', 'apply_preset',
+           'encode_to_range', 'write_preset_image', 'main']
 
 # %% ../../nbs/21_presets.ipynb #53112648
 class PresetError(FlixError):
@@ -61,6 +62,7 @@ class Preset:
     qc: dict = field(default_factory=dict)
     path: str|None = None
     fixed_canvas: bool = False            # one set, one size: never shrink the canvas per image (`for_set`)
+    category_fill: dict|None = None       # one set, one fill per category: {category: subject height / canvas height}
 
     @property
     def output(self) -> dict:
@@ -184,6 +186,10 @@ def plan(shot:Shot, preset:Preset) -> dict:
         if preset.centring == 'keypoints': notes.append("no pose keypoints: centred by the box")
         f = preset.fill['target']
         s = f * min(W/bw, H/bh)
+        cat = subject_category(alpha) if preset.category_fill else None
+        if cat in (preset.category_fill or {}):    # the set's height for this category, as near as the preset's limits allow
+            hf = fill_within(preset.category_fill[cat], bw/bh*H/W, f, preset.fill.get('min'))
+            s = hf*H/bh
         if s > 1 and (Wm, Hm) != (W, H) and not preset.fixed_canvas:   # shrink the canvas before enlarging the subject
             k = max(1/s, Wm/W, Hm/H)
             W, H, s = int(round(W*k)), int(round(H*k)), s*k
@@ -194,7 +200,8 @@ def plan(shot:Shot, preset:Preset) -> dict:
             ox = float(np.clip(W/2 - (cx-x0)*s, 0, W - bw*s))
         off, how = (ox, oy), preset.centring if preset.centring != 'keypoints' else 'box'
     return dict(canvas=(W, H), scale=float(s), offset=(float(off[0]), float(off[1])), box=box, extent=extent, centring=how,
-                upscale=float(max(s, 1.0)), max_upscale=float(preset.max_upscale), notes=notes)
+                upscale=float(max(s, 1.0)), max_upscale=float(preset.max_upscale), notes=notes,
+                **({'category': cat} if preset.centring != 'keypoints' and preset.category_fill else {}))
 
 # %% ../../nbs/21_presets.ipynb #b5515812
 def source_sizes(paths) -> list[tuple[int, int]]:
@@ -210,8 +217,10 @@ def source_sizes(paths) -> list[tuple[int, int]]:
         except Exception: pass                     # an unreadable file fails on its own, with its reason, later
     return out
 
-def for_set(preset:Preset, sizes) -> tuple[Preset, str]:
-    "(`preset` at one fixed canvas for a set of sources of pixel `sizes`, a sentence saying which and why)."
+def for_set(preset:Preset, sizes, subjects=None) -> tuple[Preset, str]:
+    """(`preset` at one fixed canvas for a set of sources of pixel `sizes`, a sentence saying which and why). With
+    `subjects` — (category, box width, box height) per image, from `flixnb.run.pipeline.set_subjects` — also one fill per
+    category (`category_fills`)."""
     from dataclasses import replace
     W, H = preset.canvas_target(); Wm, Hm = preset.canvas_min(); f = preset.fill['target']
     k, smallest = 1.0, None
@@ -223,7 +232,52 @@ def for_set(preset:Preset, sizes) -> tuple[Preset, str]:
     why = (f"{Ws}×{Hs}, the preset's target" if smallest is None else
            f"{Ws}×{Hs}, the largest the smallest source ({smallest[0]}×{smallest[1]}) supports within ×{preset.max_upscale:g}"
            + (" (the preset's minimum)" if k > preset.max_upscale/(f*min(W/smallest[0], H/smallest[1])) + 1e-9 else ''))
-    return replace(preset, size={**preset.size, 'target': [Ws, Hs]}, fixed_canvas=True), f"catalog size for this set ({preset.name}): {why}"
+    out = replace(preset, size={**preset.size, 'target': [Ws, Hs]}, fixed_canvas=True)
+    note = f"catalog size for this set ({preset.name}): {why}"
+    if subjects and preset.centring != 'keypoints':
+        fills, more = category_fills(out, subjects)
+        out = replace(out, category_fill=fills or None)
+        note += ''.join(f"; {c}s fill {v:.0%} of the height" for c, v in sorted(fills.items())) + ''.join(f"; {m}" for m in more)
+    return out, note
+
+def subject_category(alpha, work:int=256) -> str:
+    "The garment category of a clipped subject from its silhouette (`flixnb.stages.garment.classify`): top, dress, skirt, trousers."
+    from flixnb.stages.garment import silhouette, shape_features, classify
+    from flixnb.core import shrink
+    a = np.asarray(alpha, np.float32)
+    m = silhouette(shrink(a, work))
+    if not m.any(): return 'unknown'
+    return classify(shape_features(m, shrink(a, work) > 0.5))[0]
+
+def fill_within(t:float, r:float, f:float, lo:float|None=None) -> float:
+    """The height fill nearest `t` for a subject whose width share is `r`× its height share: its width and height within
+    `f` (the preset's fill target), its longer side at least `lo` (the preset's fill.min, the QC's rule)."""
+    up, need = f*min(1.0, 1/r), (lo/max(1.0, r) if lo else 0.0)
+    return float(min(max(t, need), up))
+
+def category_fills(preset:Preset, subjects) -> tuple[dict, list[str]]:
+    """({category: height fill}, notes): per category, the one share of the canvas height that most of its subjects can
+    take — their width and height within `fill.target`, their longer side at least `fill.min` (the QC's rule) — then
+    the one that leaves the row tightest, then the largest. Those whose shape does not allow it (a cropped top far wider than the rest) come
+    as near to it as they can (`fill_within`); the notes say how many share it. `subjects`: (category, box width, box height)."""
+    W, H = preset.canvas_target(); f = preset.fill['target']; lo = preset.fill.get('min')
+    by: dict = {}
+    for cat, bw, bh in subjects:
+        if bw > 0 and bh > 0: by.setdefault(cat, []).append((bw/bh) * (H/W))    # width share per unit of height share
+    fills, notes = {}, []
+    for cat, rs in sorted(by.items()):
+        iv = [(lo/max(1.0, r) if lo else 0.0, f*min(1.0, 1/r)) for r in rs]      # each one's allowed height fills
+        ts = sorted({x for ab in iv for x in ab}, reverse=True)
+        share = lambda t: sum(a - 1e-9 <= t <= b + 1e-9 for a, b in iv)
+        spread = lambda t: (lambda g: max(g) - min(g))([min(max(t, a), b) for a, b in iv])
+        t = max(ts, key=lambda t: (share(t), -round(spread(t), 6), t))   # most of them; then the tightest row; then the largest
+        fills[cat] = round(t, 4)
+        k = sum(a - 1e-9 <= t <= b + 1e-9 for a, b in iv)
+        if k < len(rs):
+            got = [fill_within(t, r, f, lo) for r in rs]
+            notes.append(f"{k} of {len(rs)} {cat}s at {t:.0%} of the height, the rest as near as their shape allows "
+                         f"({min(got):.0%}–{max(got):.0%})")
+    return fills, notes
 
 # %% ../../nbs/21_presets.ipynb #ebcdb54a
 def apply_preset(shot:Shot, preset:Preset) -> Shot:

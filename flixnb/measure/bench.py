@@ -11,7 +11,8 @@ from ..core import update_benchmarks
 
 # %% auto #0
 __all__ = ['BENCHES', 'time_file', 'keyer_quality', 'bench_foundation', 'parser_scores', 'paired_benchmark', 'contact_sheet',
-           'time_one', 'bench_tryon', 'bench_compose', 'sample_cache', 'bench_batch', 'bench_app', 'main']
+           'time_one', 'bench_tryon', 'bench_compose', 'set_fill_rows', 'bench_sets', 'sample_cache', 'bench_batch',
+           'bench_app', 'main']
 
 # %% ../../nbs/92_bench.ipynb #797c846d
 _CHILD = r'''
@@ -307,6 +308,64 @@ def bench_compose(argv=None) -> int:
     if not args.no_write: print(f"written to {update_benchmarks('compose', md)}", file=sys.stderr)
     return 0
 
+# %% ../../nbs/92_bench.ipynb #2a2083f6
+def set_fill_rows(paths, preset_name:str, recipe:str='catalog-basic') -> list[dict]:
+    "Per mode ('one size', 'one size + fill per category'): the sizes written and each category's height fills."
+    import cv2
+    from collections import defaultdict
+    from flixnb.market.presets import load_preset, for_set, source_sizes, subject_category
+    from flixnb.market.qc import subject_mask, geometry
+    from flixnb.run.pipeline import process_files, set_subjects
+    from flixnb.stages.garment import OOTD_LABELS
+    P = load_preset(preset_name); sizes = source_sizes(paths)
+    subj = set_subjects(paths, recipe)
+    rows = []
+    for mode, pr in (('one size', for_set(P, sizes)[0]), ('one size + fill per category', for_set(P, sizes, subj)[0])):
+        with tempfile.TemporaryDirectory() as d:
+            recs = process_files(paths, recipe, d, progress=False, preset=pr)
+            got, cats = set(), defaultdict(list)
+            for r in recs:
+                if not r.get('output'): continue
+                im = cv2.imread(r['output'], cv2.IMREAD_COLOR)[..., ::-1]
+                got.add((im.shape[1], im.shape[0]))
+                m = subject_mask(im, tuple(int(v) for v in im[2, 2]))
+                g = geometry(m)
+                if g['box'] is None: continue
+                cat = OOTD_LABELS.get(Path(r['input']).stem, (None,))[0] or subject_category(m.astype(np.float32))
+                cats[cat].append((g['box'][3] - g['box'][1]) / im.shape[0])
+            rows.append(dict(preset=preset_name, mode=mode, sizes=sorted(got), n=len(recs),
+                             cats={c: (len(v), min(v), max(v)) for c, v in sorted(cats.items())}, fill=pr.category_fill))
+    return rows
+
+def bench_sets(argv=None) -> int:
+    "flixnb bench sets [--presets zalando,amazon-main] [--folder DIR] [--no-write]: one size and one fill per category."
+    ap = argparse.ArgumentParser(prog='flixnb bench sets', description=bench_sets.__doc__)
+    ap.add_argument('--presets', default='zalando,amazon-main')
+    ap.add_argument('--folder', help='product photos [FLIXNB_DATA/ootd/garment]')
+    ap.add_argument('--no-write', action='store_true', help='print only, do not update BENCHMARKS.md')
+    a = ap.parse_args(argv)
+    from flixnb.core import data_dir, update_benchmarks
+    folder = Path(a.folder) if a.folder else data_dir()/'ootd'/'garment'
+    paths = sorted(folder.glob('*.jpg'))
+    if not paths: print(f"flixnb bench sets: no photos in {folder} (set FLIXNB_DATA)", file=sys.stderr); return 2
+    t0 = time.perf_counter(); tab = []
+    for name in [s.strip() for s in a.presets.split(',') if s.strip()]:
+        for r in set_fill_rows(paths, name):
+            for c, (n, lo, hi) in r['cats'].items():
+                tab.append(f"| {r['preset']} | {r['mode']} | {', '.join(f'{w}×{h}' for w, h in r['sizes'])} | {c} | {n} | "
+                           f"{lo:.2f}–{hi:.2f} | {hi - lo:.2f} |")
+    md = '\n'.join([f"## Catalog sets: one size, one fill per category (issue 20)", "",
+                    f"Command: `flixnb bench sets{' ' + ' '.join(argv) if argv else ''}` ({time.perf_counter()-t0:.0f} s). "
+                    f"`catalog-basic` with each preset over the {len(paths)} photos of `{folder.name}/` as one set, once with one "
+                    "size only and once with one size and one fill per category; height fill = the subject box's height (the "
+                    "QC's subject mask, from the written file) over the canvas height. Categories: the labels read off the "
+                    "photos (`OOTD_LABELS`).", "",
+                    "| preset | set | sizes written | category | images | height fill | spread |", "|---|---|---|---|---|---|---|",
+                    *tab])
+    print(md)
+    if not a.no_write: print(f"written to {update_benchmarks('catalog-sets', md)}", file=sys.stderr)
+    return 0
+
 # %% ../../nbs/92_bench.ipynb #fdff18ba
 def sample_cache(n:int, mp:float) -> list[Path]:
     from platformdirs import user_cache_dir
@@ -402,6 +461,7 @@ def bench_app(argv=None) -> int:
 BENCHES = {
     'foundation': ('flixnb.measure.bench:_cli_foundation', 'keyer IoU on built-in samples; time and memory of catalog-basic at 24 MP'),
     'clipping':   ('flixnb.measure.evaluate:bench_clipping', 'clipping speed and memory at 1/6/24/50 MP, flixnb vs rembg'),
+    'sets':       ('flixnb.measure.bench:bench_sets', 'catalog sets from product photos: one size, one fill per category'),
     'process':    ('flixnb.measure.evaluate:bench_process', 'whole fresh processes on one 24 MP JPEG, flixnb run vs rembg u2net (A/B)'),
     'compose':    ('flixnb.measure.bench:bench_compose', 'compose + QC of a 24 MP image'),
     'batch':      ('flixnb.measure.bench:bench_batch', 'batch throughput, 1 vs 2 Dask workers'),

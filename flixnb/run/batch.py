@@ -401,7 +401,7 @@ def _batch_size(batch_size, device:str) -> int:
 
 SET_FILE = 'catalog-set.json'                    # the size a batch fixed for its catalog set, beside its manifest
 
-def catalog_set(outdir, preset, paths) -> tuple:
+def catalog_set(outdir, preset, paths, recipe=None) -> tuple:
     "(`preset` at the one canvas of this batch's set, a sentence): the size recorded in `OUT/catalog-set.json` by the batch's first run, else fixed now from the sources (`presets.for_set`) and recorded."
     from flixnb.market.presets import for_set, source_sizes
     from flixnb.io import atomic_write
@@ -410,10 +410,14 @@ def catalog_set(outdir, preset, paths) -> tuple:
     except (OSError, ValueError): d = None
     if isinstance(d, dict) and d.get('preset') == preset.name and d.get('target') == list(preset.canvas_target()):
         from dataclasses import replace
-        p = replace(preset, size={**preset.size, 'target': list(d['canvas'])}, fixed_canvas=True)
-        return p, f"catalog size for this set ({preset.name}): {d['canvas'][0]}×{d['canvas'][1]}, fixed when the batch started ({SET_FILE})"
-    p, note = for_set(preset, source_sizes(paths))
-    rec = dict(preset=preset.name, target=list(preset.canvas_target()), canvas=list(p.canvas_target()), why=note)
+        p = replace(preset, size={**preset.size, 'target': list(d['canvas'])}, fixed_canvas=True,
+                    category_fill=d.get('category_fill') or None)
+        fills = ''.join(f"; {c}s fill {v:.0%} of the height" for c, v in sorted((d.get('category_fill') or {}).items()))
+        return p, f"catalog size for this set ({preset.name}): {d['canvas'][0]}×{d['canvas'][1]}{fills}, fixed when the batch started ({SET_FILE})"
+    from flixnb.run.pipeline import set_subjects             # one fill per category: each subject's shape first
+    p, note = for_set(preset, source_sizes(paths), set_subjects(paths, recipe) if recipe is not None and len(paths) > 1 else None)
+    rec = dict(preset=preset.name, target=list(preset.canvas_target()), canvas=list(p.canvas_target()),
+               category_fill=p.category_fill, why=note)
     atomic_write(f, lambda t: Path(t).write_text(json.dumps(rec), encoding='utf-8'))
     return p, note
 
@@ -453,7 +457,7 @@ def run_batch(inputs, outdir, recipe='catalog-basic', preset=None, workers:int|N
         stems = output_stems(paths, args)
         set_note = None
         if preset is not None:                            # one set, one size: fixed at the batch's start, kept by its reruns
-            preset, set_note = catalog_set(outdir, _load_preset(preset), paths)
+            preset, set_note = catalog_set(outdir, _load_preset(preset), paths, recipe)
             rhash = recipe_hash(recipe, preset, overrides)
             print(f"flixnb batch: {set_note}", file=sys.stderr)
         common = dict(recipe=recipe.name, recipe_hash=rhash, preset=preset if isinstance(preset, (str, type(None))) else

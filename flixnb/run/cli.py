@@ -45,7 +45,8 @@ def cmd_run(args) -> int:
     set_note = None
     if preset is not None:                             # one set, one size: fixed before the first image
         from flixnb.market.presets import for_set, source_sizes
-        preset, set_note = for_set(preset, source_sizes(paths))
+        from flixnb.run.pipeline import set_subjects             # one fill per category: each subject's shape first
+        preset, set_note = for_set(preset, source_sizes(paths), set_subjects(paths, recipe) if len(paths) > 1 else None)
     if outdir.is_dir():                                # a killed run's half-written temp files (none is this young while a write lasts)
         from flixnb.io import clean_stale_temps
         clean_stale_temps(outdir, min_age_s=600)

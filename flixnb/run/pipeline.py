@@ -11,7 +11,7 @@ from ..core import Shot, FlixError, Recipe, load_recipe, tune_memory, RefusedErr
 
 # %% auto #0
 __all__ = ['NAME_MAX', 'LEDGER', 'output_path', 'save_result', 'process_file', 'unique_stems', 'output_stems', 'output_format',
-           'check_outdir', 'outputs_of', 'claim_outputs', 'process_files', 'shown', 'summary_table']
+           'check_outdir', 'outputs_of', 'claim_outputs', 'process_files', 'shown', 'summary_table', 'set_subjects']
 
 # %% ../../nbs/30_pipeline.ipynb #7b145f67
 def output_path(stem:str, outdir, output:dict) -> Path:
@@ -230,3 +230,26 @@ def summary_table(results:list[dict], width:int=60) -> str:
     lines.append(f"{n['done']} done, {n['failed'] + n['error']} failed, {n['qc-failed']} qc-failed, {n['refused']} refused, "
                  f"{len(results)} in all")
     return '\n'.join(lines)
+
+# %% ../../nbs/30_pipeline.ipynb #b57ffd17
+def set_subjects(paths, recipe, work:int=512) -> list[tuple[str, int, int]]:
+    "(category, box width, box height) of each input's subject, from `recipe`'s clipping steps on a ≤ `work` px copy."
+    from flixnb.io import load_image
+    from flixnb.core import load_recipe, run_stage, stages_with_role, shrink, alpha_bbox, FlixError
+    from flixnb.market.presets import subject_category
+    import numpy as np
+    r = load_recipe(recipe)
+    outs, steps = set(stages_with_role('output')), []
+    for st, prm in r.steps:
+        if st in outs: break
+        steps.append((st, prm))
+    res = []
+    for p in paths:
+        try:
+            sh = load_image(p)
+            s = Shot(np.ascontiguousarray(shrink(sh.image, work)), meta=dict(sh.meta))
+            for st, prm in steps: s = run_stage(s, st, **prm)
+        except (FlixError, OSError, ValueError): continue
+        b = alpha_bbox(s.alpha, 0.25) if s.alpha is not None else None
+        if b is not None: res.append((subject_category(s.alpha), b[2] - b[0], b[3] - b[1]))
+    return res
