@@ -312,7 +312,7 @@ def plate_small(plate, size, small_size) -> np.ndarray:
 def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_depth:float=0.45,
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
-              plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True):
+              plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels."""
     H, W = image.shape[:2]
@@ -407,6 +407,12 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     # white on white: the segmenter's outline, its ramp steepened to a crisp edge (0.4 → 0.6: about a low-res pixel)
     if lowzone is not None: a_dev = np.where(lowzone, np.clip((hint_s - 0.4)/0.2, 0, 1), a_dev)
     bm, proj = bandm > 0, nd2 >= min_contrast**2
+    if hint_s is not None and trust_core:
+        # the band's inner part where the segmenter is sure is garment, whatever its colour: a white stripe at the edge of
+        # a striped top is not half backdrop (the garment's mean colour F would say so); never where backdrop was opened
+        sure = bm & (cv2.distanceTransform(subj.astype(np.uint8), cv2.DIST_L2, 3) > 1.5) & (hint_s > trust_core)
+        if op is not None: sure &= ~(cv2.dilate(op.astype(np.uint8), se) > 0)
+        bm &= ~sure
     p = bm & proj
     K[p, :3] = d[p] / nd2[p, None]; K[p, 3] = -(B[p]*d[p]).sum(-1) / nd2[p]
     K[bm & ~proj, 3] = a_dev[bm & ~proj]
