@@ -180,6 +180,32 @@ def _set_patch(small, field, ratio, tol, hint_s, shadow_depth=0.45, e=None, far:
         p |= e & (cv2.dilate(p.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (hint_s < far)
     return p, p & (ratio < 1 - tol['tol_l'])
 
+def _grain(image, s, bg, n:int=2000, seed:int=0) -> float:
+    "The backdrop's grain at full resolution (≈ noise σ in grey levels; 0 on a cleaned, flat digital backdrop)."
+    ys, xs = np.nonzero(bg)
+    if not len(ys): return 99.0
+    i = np.random.default_rng(seed).choice(len(ys), min(n, len(ys)), replace=False)
+    return float(np.median(_fine_texture(image, ys[i], xs[i], s)))
+
+def _outline_hint(small, hint_s, dev, shadow, grow:float=1.5, keep:float=0.9):
+    """On a noise-free backdrop (a cleaned, flat digital white), a white garment that the segmenter saw only in part (its
+    print) still has a faint outline: the region fine edges enclose (flooded from the frame's border). When it holds the
+    segmenter's subject, is `grow`× larger, and what it adds is the backdrop's colour (a white garment: not a shadow, not
+    a coloured part colour already sees), it joins the hint (`hint_s`, returned)."""
+    lum = cv2.GaussianBlur(np.clip(_lum(small), 0, 255).astype(np.uint8), (0, 0), 1.0)
+    e = cv2.dilate(cv2.Canny(lum, 2, 5), np.ones((3, 3), np.uint8)) > 0
+    n, lab = cv2.connectedComponents((~e).astype(np.uint8), connectivity=4)
+    border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    enc = ~np.isin(lab, border[border > 0])
+    sub = hint_s > 0.5
+    m, elab = cv2.connectedComponents(enc.astype(np.uint8), connectivity=8)   # only the enclosed parts that hold the subject
+    enc = np.isin(elab, np.unique(elab[sub & enc])) & (elab > 0)
+    if not sub.any() or enc.mean() > 0.9 or enc.sum() < grow*sub.sum() or (enc & sub).sum() < keep*sub.sum(): return hint_s
+    add = enc & ~sub
+    if np.minimum(dev[add], 4).mean() > 1 or shadow[add].mean() > 0.2: return hint_s
+    enc = cv2.morphologyEx(enc.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return np.maximum(hint_s, cv2.GaussianBlur(enc.astype(np.float32), (0, 0), 1.0))
+
 # %% ../../nbs/10_backdrop.ipynb #773f38a1
 def _opaque_colour(small, field, inner, sigma):
     """The garment's own colour near each pixel: a blur of the interior weighted to the pixels whose chromaticity is
@@ -312,7 +338,8 @@ def plate_small(plate, size, small_size) -> np.ndarray:
 def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_depth:float=0.45,
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
-              plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9):
+              plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
+              flat_noise:float=0.2):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels."""
     H, W = image.shape[:2]
@@ -324,6 +351,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     # 1. backdrop field: start from the frame's border, refit on what agrees with it
     bw = max(1, min(h, w)//40)
     bg = np.zeros((h, w), bool); bg[:bw] = bg[-bw:] = True; bg[:, :bw] = bg[:, -bw:] = True
+    frame = bg.copy()
     # a tightly framed garment covers part of the border: start from the border pixels near its dominant colour
     med = np.median(small[bg], 0)
     near = np.linalg.norm(small - med, axis=-1) < 30
@@ -344,6 +372,8 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     hint_s, opened, op = None, 0.0, None
     if hint is not None:   # a segmenter's coarse mask: fills what colour cannot see (white on white)…
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        if edges and plate is None and _grain(image, s, bg & frame) < flat_noise:
+            hint_s = _outline_hint(small, hint_s, dev, shadow)   # … on a noise-free backdrop, helped by the faint outline
         # … its confident core is garment, whatever the colour says (folds on white fabric look like shadows) …
         core = cv2.erode((hint_s > core_conf).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
         if gate_core:   # … but for bare backdrop in it, open to the outside (the gap between trouser legs) …
