@@ -187,10 +187,11 @@ def _grain(image, s, bg, n:int=2000, seed:int=0) -> float:
     i = np.random.default_rng(seed).choice(len(ys), min(n, len(ys)), replace=False)
     return float(np.median(_fine_texture(image, ys[i], xs[i], s)))
 
-def _outline_hint(small, hint_s, dev, shadow, grow:float=1.5, keep:float=0.9):
+def _outline_hint(small, hint_s, dev, shadow, grow:float=2.0, keep:float=0.9):
     """On a noise-free backdrop (a cleaned, flat digital white), a white garment that the segmenter saw only in part (its
     print) still has a faint outline: the region fine edges enclose (flooded from the frame's border). When it holds the
-    segmenter's subject, is `grow`× larger, and what it adds is the backdrop's colour (a white garment: not a shadow, not
+    segmenter's subject, is at least `grow`× larger (the segmenter saw a part, not a garment a little smaller: on a graded
+    backdrop the faint edges wander), and what it adds is the backdrop's colour (a white garment: not a shadow, not
     a coloured part colour already sees), it joins the hint (`hint_s`, returned)."""
     lum = cv2.GaussianBlur(np.clip(_lum(small), 0, 255).astype(np.uint8), (0, 0), 1.0)
     e = cv2.dilate(cv2.Canny(lum, 2, 5), np.ones((3, 3), np.uint8)) > 0
