@@ -16,10 +16,10 @@ __all__ = ['OUTCOMES', 'WRITTEN', 'STAGES', 'ENTRY_POINT_GROUP', 'ROLES', 'OUTPU
            'ImageWriteError', 'StageError', 'RecipeError', 'RefusedError', 'NoSubjectError', 'ModelError', 'exit_code',
            'json_line', 'status_of', 'Shot', 'stage', 'stages_with_role', 'available_stages', 'get_stage',
            'stage_params', 'run_stage', 'templates_dir', 'template_dirs', 'available_templates', 'read_template',
-           'recipe_dirs', 'available_recipes', 'Recipe', 'load_recipe', 'data_dir', 'alpha_bbox', 'benchmarks_path',
-           'update_benchmarks', 'sample_points', 'shrink', 'block_pixels', 'filled', 'peak_rss_mb', 'tune_memory',
-           'n_cores', 'n_threads', 'thread_pool', 'parallel_map', 'fit_long', 'checkerboard', 'over', 'grey',
-           'MovedModules', 'alias_moved_modules']
+           'recipe_dirs', 'available_recipes', 'Recipe', 'load_recipe', 'param_value', 'data_dir', 'alpha_bbox',
+           'benchmarks_path', 'update_benchmarks', 'sample_points', 'shrink', 'block_pixels', 'filled', 'peak_rss_mb',
+           'tune_memory', 'n_cores', 'n_threads', 'thread_pool', 'parallel_map', 'fit_long', 'checkerboard', 'over',
+           'grey', 'MovedModules', 'alias_moved_modules']
 
 # %% ../nbs/00_core.ipynb #fb9cfba5
 class FlixError(Exception):
@@ -286,6 +286,12 @@ def load_recipe(name_or_path, validate:bool=True) -> Recipe:
         r = _parse_recipe(d, p, p.stem)
     return r.validate() if validate else r
 
+def param_value(s:str):
+    "A `-p KEY=VALUE` value as YAML reads it (a number, a list, true…), or the string itself when it is not YAML."
+    import yaml
+    try: return yaml.safe_load(s)
+    except yaml.YAMLError: return s
+
 # %% ../nbs/00_core.ipynb #c5fcbafd
 def data_dir() -> Path:
     "Where the real research photos live: `FLIXNB_DATA` (default `../shared/data` from the repository root)."
@@ -377,12 +383,11 @@ def block_pixels(mask:np.ndarray, H:int, W:int):
 def filled(shape, colour, dtype=np.uint8) -> np.ndarray:
     """A new array of `shape` (H×W×C) with every pixel `colour` (C values). numpy's broadcast of a 3-vector over a
     24 MP image runs its inner loop 3 elements at a time (≈ 0.25 s); one row broadcast over the rest takes ≈ 7 ms."""
+    if len(shape) < 3: return np.full(shape, colour, dtype)
     out = np.empty(shape, dtype)
     if out.size:
-        row = out.reshape(-1, *shape[-2:])[0] if len(shape) >= 3 else out.reshape(-1)[:1]
-        row[:] = colour
-        if len(shape) >= 3: out.reshape(-1, *shape[-2:])[1:] = row
-        else: out[:] = row[0]
+        rows = out.reshape(-1, *shape[-2:])
+        rows[0] = colour; rows[1:] = rows[0]
     return out
 
 # %% ../nbs/00_core.ipynb #dc1e1cc2

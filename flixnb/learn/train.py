@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import FlixError, ModelError, StageError, templates_dir
+from ..core import FlixError, ModelError, StageError, templates_dir, param_value
 from ..models import MODELS, models_dir, model_path, sha256_file, registry_path, registered_models, register_model, trained_model_path, onnx_step
 from .traindata import PairStream, scan_cutouts, split_cutouts, eval_pairs, load_plates
 
@@ -441,11 +441,6 @@ def template_path() -> Path:
     "The papermill template, `templates/train_segmenter.ipynb`."
     return templates_dir()/'train_segmenter.ipynb'
 
-def _value(s:str):
-    import yaml
-    try: return yaml.safe_load(s)
-    except yaml.YAMLError: return s
-
 def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='flixnb train', description="Fine-tune (or train) a U²-Net-p segmenter on finished "
         "cutouts (PNG with alpha) through the papermill template; writes RUN/checkpoints, RUN/model.onnx, RUN/model-card.md, "
@@ -469,7 +464,7 @@ def main(argv=None) -> int:
     for k, v in a.parameter:
         if k not in DEFAULTS:
             print(f"flixnb train: error: unknown parameter {k!r}; valid: {', '.join(DEFAULTS)}", file=sys.stderr); return 2
-        params[k] = _value(v)
+        params[k] = param_value(v)
     cut = [str(Path(c).absolute()) for c in a.cutouts]
     missing = [c for c in cut if not Path(c).exists()]
     if missing: print(f"flixnb train: error: {missing[0]}: not found", file=sys.stderr); return 2

@@ -244,10 +244,9 @@ def subject_category(alpha, work:int=256) -> str:
     "The garment category of a clipped subject from its silhouette (`flixnb.stages.garment.classify`): top, dress, skirt, trousers."
     from flixnb.stages.garment import silhouette, shape_features, classify
     from flixnb.core import shrink
-    a = np.asarray(alpha, np.float32)
-    m = silhouette(shrink(a, work))
-    if not m.any(): return 'unknown'
-    return classify(shape_features(m, shrink(a, work) > 0.5))[0]
+    a = shrink(np.asarray(alpha, np.float32), work)
+    m = silhouette(a)
+    return classify(shape_features(m, a > 0.5))[0] if m.any() else 'unknown'
 
 def fill_within(t:float, r:float, f:float, lo:float|None=None) -> float:
     """The height fill nearest `t` for a subject whose width share is `r`× its height share: its width and height within

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, sys, json, time, hashlib, socket, argparse, threading, uuid, logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from ..core import FlixError, Recipe, load_recipe, update_benchmarks, templates_dir, json_line
+from ..core import FlixError, Recipe, load_recipe, update_benchmarks, templates_dir, json_line, param_value
 from distributed.diagnostics.plugin import WorkerPlugin
 
 # %% auto #0
@@ -575,11 +575,6 @@ def template_path() -> Path:
     "The papermill template, `templates/batch.ipynb`."
     return templates_dir()/'batch.ipynb'
 
-def _value(s:str):
-    import yaml
-    try: return yaml.safe_load(s)
-    except yaml.YAMLError: return s
-
 def batch_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='flixnb batch', description="Run a recipe over a folder (or a manifest) on Dask, "
         "through the papermill template; writes OUT/<path below IN>.jpg, OUT/manifest.jsonl and the executed notebook OUT/batch.ipynb, "
@@ -625,7 +620,7 @@ def main(argv=None) -> int:
     params = dict(input=ins if len(ins) > 1 else ins[0], output=str(out), recipe=a.recipe, preset=a.preset,
                   device=a.device, workers=a.workers, scheduler=a.scheduler, resume=not a.no_resume, batch_size=a.batch_size)
     if a.overwrite: params['overwrite'] = True
-    for k, v in a.parameter: params[k] = _value(v)
+    for k, v in a.parameter: params[k] = param_value(v)
     try:
         from flixnb.run.pipeline import check_outdir
         check_outdir(ins, out)

@@ -51,7 +51,7 @@ def crop_pad(img:np.ndarray, box, fill) -> np.ndarray:
     x0, y0, x1, y1 = box
     H, W = img.shape[:2]
     if x0 >= 0 and y0 >= 0 and x1 <= W and y1 <= H: return img[y0:y1, x0:x1]
-    out = filled((y1-y0, x1-x0) + img.shape[2:], fill, img.dtype) if img.ndim == 3 else np.full((y1-y0, x1-x0), fill, img.dtype)
+    out = filled((y1-y0, x1-x0) + img.shape[2:], fill, img.dtype)
     sx0, sy0, sx1, sy1 = max(x0,0), max(y0,0), min(x1,W), min(y1,H)
     if sx1 > sx0 and sy1 > sy0: out[sy0-y0:sy1-y0, sx0-x0:sx1-x0] = img[sy0:sy1, sx0:sx1]
     return out
