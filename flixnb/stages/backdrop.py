@@ -143,9 +143,10 @@ def _fine_texture(image, ys, xs, s, k=6):
     dx = Y[:, :, 2:] + Y[:, :, :-2] - 2*Y[:, :, 1:-1]; dy = Y[:, 2:] + Y[:, :-2] - 2*Y[:, 1:-1]
     return np.sqrt(((dx*dx).mean((1, 2)) + (dy*dy).mean((1, 2)))/12)
 
-def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0):
+def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0, holes:bool=True, wall:float=4.0):
     """The pixels of `core` that are bare backdrop or cast shadow, smooth as the paper at full resolution, and joined
-    to the backdrop outside the hint by a path at least `r` low-res px wide that crosses no edge `e`."""
+    to the backdrop outside the hint by a path at least `r` low-res px wide that crosses no edge `e`; with `holes`, also
+    the core's part of a backdrop hole the core covers only in part, walled in by the garment (median deviation ≥ `wall`)."""
     loose = (dev < 1) | shadow
     cand = core & loose
     ref = np.nonzero((hint_s < 0.1) & (dev < 1))            # the paper, to compare with
@@ -163,7 +164,22 @@ def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0):
     reach = np.isin(lab, out_lab[out_lab > 0])
     # back to the edges: the opening (the pixels a disk of radius r covers inside the passable ones) — a stripe
     # narrower than the disk is not entered
-    return (cv2.dilate(reach.astype(np.uint8), disk) > 0) & passable & core
+    op = (cv2.dilate(reach.astype(np.uint8), disk) > 0) & passable & core
+    if holes:
+        # a hole at least a disk wide outside the core (the gap between a sleeve and the body, closed at both ends: the
+        # segmenter sees garment in all of it but is sure only in part) is backdrop, and so is the part of it that runs
+        # on into the core, however narrow — when the garment walls it in with clear contrast (not the faint outline
+        # of a white garment on white)
+        nc = np.bincount(lab[far & ~core], minlength=n); nc[0] = 0
+        big = np.setdiff1d(np.nonzero(nc >= 2*(2*r+1)**2)[0], out_lab)
+        if len(big):
+            n2, lab2 = cv2.connectedComponents(loose.astype(np.uint8), connectivity=8)
+            ok = np.setdiff1d(np.unique(lab2[np.isin(lab, big) & far]), np.unique(lab2[(hint_s < 0.5) & far]))
+            for k in ok[ok > 0]:
+                m = lab2 == k
+                ring = (cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~m
+                if np.median(dev[ring]) >= wall: op |= m & core
+    return op
 
 def _set_patch(small, field, ratio, tol, hint_s, shadow_depth=0.45, e=None, far:float=0.3, tint:float=4.0, gap:float=0.01):
     """Low-res pixels of the set that the field does not fit, where the segmenter sees nothing (`hint_s` < `far`):
@@ -340,7 +356,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
-              flat_noise:float=0.2):
+              flat_noise:float=0.2, white_parts:bool=True):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels."""
     H, W = image.shape[:2]
@@ -480,15 +496,31 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         np.copyto(alpha[Y0:Y1, X0:X1], warp(a_sh.astype(np.float32), cv2.INTER_LINEAR), where=warp(si.astype(np.uint8), cv2.INTER_NEAREST) > 0)
     ys, xs = block_pixels(mode, H, W) if s < 1 else np.nonzero(mode)
     fg = image.copy() if foreground else None
+    BR = None
+    if hint_s is not None and white_parts:
+        # a part of the garment in the backdrop's own colour that runs out to the outline (the white stripes of a striped
+        # top on a light sweep): at its edge pixels colour cannot tell garment from backdrop, so the segmenter's outline
+        # decides there — only within the keyed subject where such a part lies inside the outline too (not the
+        # outermost, mostly-backdrop pixels of a dark garment: that would be a light halo), and not around opened
+        # backdrop, a hole (the gap between a sleeve and the body) or strands
+        zone = (cv2.dilate(((((small - B)**2).sum(-1) < min_contrast**2) & inner).astype(np.uint8), se) > 0) & subj
+        n_, lab_ = cv2.connectedComponents((~subj).astype(np.uint8), connectivity=4)
+        shut = np.isin(lab_, np.setdiff1d(np.arange(1, n_), np.concatenate([lab_[0], lab_[-1], lab_[:, 0], lab_[:, -1]])))
+        for m in (op, shut, mixzone):
+            if m is not None and m.any(): zone &= ~(cv2.dilate(m.astype(np.uint8), se) > 0)
+        if zone.any(): BR = np.dstack([B, np.clip((hint_s - 0.4)/0.2, 0, 1)*zone]).astype(np.float32)
     if len(ys):
         mx, my = ((xs+.5)*s-.5).astype(np.float32), ((ys+.5)*s-.5).astype(np.float32)
         Kp = sample_points(K, mx, my)
         I = image[ys, xs].astype(np.float32)
         a = np.clip(I[:, 0]*Kp[:, 0] + I[:, 1]*Kp[:, 1] + I[:, 2]*Kp[:, 2] + Kp[:, 3], 0, 1)
+        if BR is not None:   # the pixels of the backdrop's colour in that zone: the segmenter's ramp, where it says more
+            Pb = sample_points(BR, mx, my)
+            a = np.where(((I - Pb[:, :3])**2).sum(-1) < min_contrast**2, np.maximum(a, Pb[:, 3]), a)
         alpha[ys, xs] = a
         if foreground:   # I = α·F + (1 − α)·B with B the local backdrop colour: α·F is exact whatever α's noise
             aa = a[:, None]
-            P = sample_points(np.ascontiguousarray(B), mx, my)
+            P = Pb[:, :3].copy() if BR is not None else sample_points(np.ascontiguousarray(B), mx, my)
             P *= aa - 1; P += I                                          # α·F = I − (1 − α)·B
             np.maximum(P, 0, out=P); np.minimum(P, 255*aa, out=P)
             P /= np.maximum(aa, 1/255); P += 0.5                         # α = 1: the pixel itself
