@@ -198,6 +198,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                        'flixnb.market.presets.main': ('presets.html#main', 'flixnb/market/presets.py'),
                                        'flixnb.market.presets.parse_preset': ('presets.html#parse_preset', 'flixnb/market/presets.py'),
                                        'flixnb.market.presets.plan': ('presets.html#plan', 'flixnb/market/presets.py'),
+                                       'flixnb.market.presets.plural': ('presets.html#plural', 'flixnb/market/presets.py'),
                                        'flixnb.market.presets.preset_dirs': ('presets.html#preset_dirs', 'flixnb/market/presets.py'),
                                        'flixnb.market.presets.source': ('presets.html#source', 'flixnb/market/presets.py'),
                                        'flixnb.market.presets.source_sizes': ('presets.html#source_sizes', 'flixnb/market/presets.py'),

@@ -15,8 +15,8 @@ from ..stages.compose import place, keypoint_frame, colour_rgb, catalog
 
 # %% auto #0
 __all__ = ['CHOICES', 'PresetError', 'preset_dirs', 'available_presets', 'Preset', 'parse_preset', 'load_preset', 'source',
-           'plan', 'source_sizes', 'for_set', 'subject_category', 'fill_within', 'category_fills', 'apply_preset',
-           'encode_to_range', 'write_preset_image', 'main']
+           'plan', 'source_sizes', 'for_set', 'subject_category', 'plural', 'fill_within', 'category_fills',
+           'apply_preset', 'encode_to_range', 'write_preset_image', 'main']
 
 # %% ../../nbs/21_presets.ipynb #53112648
 class PresetError(FlixError):
@@ -237,7 +237,7 @@ def for_set(preset:Preset, sizes, subjects=None) -> tuple[Preset, str]:
     if subjects and preset.centring != 'keypoints':
         fills, more = category_fills(out, subjects)
         out = replace(out, category_fill=fills or None)
-        note += ''.join(f"; {c}s fill {v:.0%} of the height" for c, v in sorted(fills.items())) + ''.join(f"; {m}" for m in more)
+        note += ''.join(f"; {plural(c)} fill {v:.0%} of the height" for c, v in sorted(fills.items())) + ''.join(f"; {m}" for m in more)
     return out, note
 
 def subject_category(alpha, work:int=256) -> str:
@@ -248,24 +248,36 @@ def subject_category(alpha, work:int=256) -> str:
     m = silhouette(a)
     return classify(shape_features(m, a > 0.5))[0] if m.any() else 'unknown'
 
-def fill_within(t:float, r:float, f:float, lo:float|None=None) -> float:
+def plural(category:str) -> str:
+    "A garment category's plural, for sentences: tops, dresses, trousers."
+    return {'dress': 'dresses', 'trousers': 'trousers'}.get(category, category + 's')
+
+def fill_within(t:float, r:float, f:float, lo:float|None=None, eps:float=0.006) -> float:
     """The height fill nearest `t` for a subject whose width share is `r`× its height share: its width and height within
-    `f` (the preset's fill target), its longer side at least `lo` (the preset's fill.min, the QC's rule)."""
-    up, need = f*min(1.0, 1/r), (lo/max(1.0, r) if lo else 0.0)
+    `f` (the preset's fill target), its longer side at least `lo` (the preset's fill.min, the QC's rule) — each with a
+    margin of `eps` for the pixels' rounding (at exactly 75 %, the QC could read 74.9 %)."""
+    up, need = f*min(1.0, 1/r) - eps, (lo/max(1.0, r) + eps if lo else 0.0)
     return float(min(max(t, need), up))
 
 def category_fills(preset:Preset, subjects) -> tuple[dict, list[str]]:
     """({category: height fill}, notes): per category, the one share of the canvas height that most of its subjects can
-    take — their width and height within `fill.target`, their longer side at least `fill.min` (the QC's rule) — then
-    the one that leaves the row tightest, then the largest. Those whose shape does not allow it (a cropped top far wider than the rest) come
-    as near to it as they can (`fill_within`); the notes say how many share it. `subjects`: (category, box width, box height)."""
-    W, H = preset.canvas_target(); f = preset.fill['target']; lo = preset.fill.get('min')
+    take — their width and height within `fill.target`, their longer side at least `fill.min`, and no more upscale than
+    `max_upscale` (the QC's rules, with a margin of `eps` for the pixels' rounding) — then the one that leaves the row
+    tightest, then the largest. Those whose shape does not allow it (a cropped top far wider than the rest) come as near to
+    it as they can (`fill_within`); the notes say how many share it. `subjects`: (category, box width, box height) in
+    source pixels. A subject too small for the preset at any allowed fill fails its QC whatever the fill: its upscale
+    does not constrain the others."""
+    W, H = preset.canvas_target(); f = preset.fill['target']; lo = preset.fill.get('min'); eps = 0.006
     by: dict = {}
     for cat, bw, bh in subjects:
-        if bw > 0 and bh > 0: by.setdefault(cat, []).append((bw/bh) * (H/W))    # width share per unit of height share
+        if bw > 0 and bh > 0: by.setdefault(cat, []).append(((bw/bh) * (H/W), preset.max_upscale*bh/H))  # width share per unit of height share; the upscale's bound
     fills, notes = {}, []
-    for cat, rs in sorted(by.items()):
-        iv = [(lo/max(1.0, r) if lo else 0.0, f*min(1.0, 1/r)) for r in rs]      # each one's allowed height fills
+    for cat, rb in sorted(by.items()):
+        rs = [r for r, _ in rb]
+        iv = []                                                                   # each one's allowed height fills
+        for r, up in rb:
+            a, b = (lo/max(1.0, r) + eps if lo else 0.0), f*min(1.0, 1/r) - eps
+            iv.append((a, max(a, min(b, up - eps)) if up - eps >= a else b))
         ts = sorted({x for ab in iv for x in ab}, reverse=True)
         share = lambda t: sum(a - 1e-9 <= t <= b + 1e-9 for a, b in iv)
         spread = lambda t: (lambda g: max(g) - min(g))([min(max(t, a), b) for a, b in iv])
@@ -274,7 +286,7 @@ def category_fills(preset:Preset, subjects) -> tuple[dict, list[str]]:
         k = sum(a - 1e-9 <= t <= b + 1e-9 for a, b in iv)
         if k < len(rs):
             got = [fill_within(t, r, f, lo) for r in rs]
-            notes.append(f"{k} of {len(rs)} {cat}s at {t:.0%} of the height, the rest as near as their shape allows "
+            notes.append(f"{k} of {len(rs)} {plural(cat)} at {t:.0%} of the height, the rest as near as their shape allows "
                          f"({min(got):.0%}–{max(got):.0%})")
     return fills, notes
 

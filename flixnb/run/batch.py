@@ -403,7 +403,7 @@ SET_FILE = 'catalog-set.json'                    # the size a batch fixed for it
 
 def catalog_set(outdir, preset, paths, recipe=None) -> tuple:
     "(`preset` at the one canvas of this batch's set, a sentence): the size recorded in `OUT/catalog-set.json` by the batch's first run, else fixed now from the sources (`presets.for_set`) and recorded."
-    from flixnb.market.presets import for_set, source_sizes
+    from flixnb.market.presets import for_set, source_sizes, plural
     from flixnb.io import atomic_write
     f = Path(outdir)/SET_FILE
     try: d = json.loads(f.read_text(encoding='utf-8'))
@@ -412,7 +412,7 @@ def catalog_set(outdir, preset, paths, recipe=None) -> tuple:
         from dataclasses import replace
         p = replace(preset, size={**preset.size, 'target': list(d['canvas'])}, fixed_canvas=True,
                     category_fill=d.get('category_fill') or None)
-        fills = ''.join(f"; {c}s fill {v:.0%} of the height" for c, v in sorted((d.get('category_fill') or {}).items()))
+        fills = ''.join(f"; {plural(c)} fill {v:.0%} of the height" for c, v in sorted((d.get('category_fill') or {}).items()))
         return p, f"catalog size for this set ({preset.name}): {d['canvas'][0]}×{d['canvas'][1]}{fills}, fixed when the batch started ({SET_FILE})"
     from flixnb.run.pipeline import set_subjects             # one fill per category: each subject's shape first
     p, note = for_set(preset, source_sizes(paths), set_subjects(paths, recipe) if recipe is not None and len(paths) > 1 else None)

@@ -233,7 +233,7 @@ def summary_table(results:list[dict], width:int=60) -> str:
 
 # %% ../../nbs/30_pipeline.ipynb #b57ffd17
 def set_subjects(paths, recipe, work:int=512) -> list[tuple[str, int, int]]:
-    "(category, box width, box height) of each input's subject, from `recipe`'s clipping steps on a ≤ `work` px copy."
+    "(category, box width, box height in source pixels) of each input's subject, from `recipe`'s clipping steps on a ≤ `work` px copy."
     from flixnb.io import load_image
     from flixnb.core import load_recipe, run_stage, stages_with_role, shrink, alpha_bbox, FlixError
     from flixnb.market.presets import subject_category
@@ -251,5 +251,6 @@ def set_subjects(paths, recipe, work:int=512) -> list[tuple[str, int, int]]:
             for st, prm in steps: s = run_stage(s, st, **prm)
         except (FlixError, OSError, ValueError): continue
         b = alpha_bbox(s.alpha, 0.25) if s.alpha is not None else None
-        if b is not None: res.append((subject_category(s.alpha), b[2] - b[0], b[3] - b[1]))
+        k = sh.image.shape[0] / s.image.shape[0]                      # back to the source's pixels (its upscale at the set's size)
+        if b is not None: res.append((subject_category(s.alpha), round((b[2] - b[0])*k), round((b[3] - b[1])*k)))
     return res
