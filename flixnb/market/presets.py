@@ -219,18 +219,20 @@ def source_sizes(paths) -> list[tuple[int, int]]:
 
 def for_set(preset:Preset, sizes, subjects=None) -> tuple[Preset, str]:
     """(`preset` at one fixed canvas for a set of sources of pixel `sizes`, a sentence saying which and why). With
-    `subjects` — (category, box width, box height) per image, from `flixnb.run.pipeline.set_subjects` — also one fill per
-    category (`category_fills`)."""
+    `subjects` — (category, box width, box height) per image in source pixels, from `flixnb.run.pipeline.set_subjects` —
+    the canvas is reckoned from the subjects' boxes (a cropped top in a tall frame needs more upscale than its frame
+    says), and each category gets one fill (`category_fills`)."""
     from dataclasses import replace
     W, H = preset.canvas_target(); Wm, Hm = preset.canvas_min(); f = preset.fill['target']
     k, smallest = 1.0, None
-    for w, h in sizes:
+    what = 'subject' if subjects else 'source'
+    for w, h in ([(bw, bh) for _, bw, bh in subjects if bw > 0 and bh > 0] if subjects else sizes):
         s = f*min(W/w, H/h)                        # the least upscale a subject from this source needs at the target
         if s > preset.max_upscale and preset.max_upscale/s < k: k, smallest = preset.max_upscale/s, (w, h)
     k = max(k, Wm/W, Hm/H)
     Ws, Hs = int(round(W*k)), int(round(H*k))
     why = (f"{Ws}×{Hs}, the preset's target" if smallest is None else
-           f"{Ws}×{Hs}, the largest the smallest source ({smallest[0]}×{smallest[1]}) supports within ×{preset.max_upscale:g}"
+           f"{Ws}×{Hs}, the largest the smallest {what} ({smallest[0]}×{smallest[1]} px) supports within ×{preset.max_upscale:g}"
            + (" (the preset's minimum)" if k > preset.max_upscale/(f*min(W/smallest[0], H/smallest[1])) + 1e-9 else ''))
     out = replace(preset, size={**preset.size, 'target': [Ws, Hs]}, fixed_canvas=True)
     note = f"catalog size for this set ({preset.name}): {why}"
