@@ -515,6 +515,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                   'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._texture': ('backdrop.html#_texture', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._thick': ('backdrop.html#_thick', 'flixnb/stages/backdrop.py'),
+                                        'flixnb.stages.backdrop._unseen_pieces': ( 'backdrop.html#_unseen_pieces',
+                                                                                   'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop.backdrop': ('backdrop.html#backdrop', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop.backdrop_stats': ( 'backdrop.html#backdrop_stats',
                                                                                    'flixnb/stages/backdrop.py'),

@@ -196,6 +196,24 @@ def _set_patch(small, field, ratio, tol, hint_s, shadow_depth=0.45, e=None, far:
         p |= e & (cv2.dilate(p.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (hint_s < far)
     return p, p & (ratio < 1 - tol['tol_l'])
 
+def _unseen_pieces(subj, small, hint_s, min_contrast:float=24.0, seen:float=0.1, r:int=3):
+    """`subj` less its detached pieces that the segmenter does not see at all (`hint_s` < `seen` all over) and whose mean
+    colour is that of the backdrop around them (within `min_contrast`, in a ring `r` low-res px wide): a patch of a graded
+    backdrop that the field fits a little off, a hand's shadow on the sweep. The largest piece always stays, and so
+    does any piece the segmenter sees (a second garment part)."""
+    n, lab, st, _ = cv2.connectedComponentsWithStats(subj.astype(np.uint8), connectivity=8)
+    if n <= 2: return subj
+    big = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+    out = subj.copy(); H, W = subj.shape
+    for k in range(1, n):
+        if k == big: continue
+        x, y, w, h = st[k, :4]
+        sl = (slice(max(y-r, 0), min(y+h+r, H)), slice(max(x-r, 0), min(x+w+r, W))); m = lab[sl] == k
+        ring = (cv2.dilate(m.astype(np.uint8), np.ones((2*r+1, 2*r+1), np.uint8)) > 0) & ~subj[sl]
+        if hint_s[sl][m].max() < seen and ring.any() and np.linalg.norm(small[sl][m].mean(0) - small[sl][ring].mean(0)) < min_contrast:
+            out[sl][m] = False
+    return out
+
 def _grain(image, s, bg, n:int=2000, seed:int=0) -> float:
     "The backdrop's grain at full resolution (≈ noise σ in grey levels; 0 on a cleaned, flat digital backdrop)."
     ys, xs = np.nonzero(bg)
@@ -403,6 +421,9 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             sp, dark = _set_patch(small, field, ratio, tol, hint_s, shadow_depth, e if edges else None)
             seed &= ~sp; shadow |= dark
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
+    # detached pieces of the set, taken out below: after the local colours, which they do not disturb (their shade is
+    # the backdrop's there, not the one beside a gap elsewhere)
+    drop = subj & ~_unseen_pieces(subj, small, hint_s, min_contrast) if hint_s is not None and set_patches else None
     info = dict(work_size=(w, h), **tol, subject_share=float(subj.mean()), opened=opened, strands=0.0, sheer=0.0,
                 plate=plate is not None)
     none = (None, None, info) + ((None,) if foreground else ())
@@ -430,6 +451,9 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
                 if not subj.any(): return none
                 inner, outer, B, F = around(subj)
             else: lowzone = None
+    if drop is not None and drop.any():
+        subj = subj & ~drop; inner &= ~drop; outer &= ~(cv2.dilate(drop.astype(np.uint8), se) > 0)
+        info['subject_share'] = float(subj.mean())
     bandm = outer & ~inner
     # thin channels the clean-up closed that open onto the backdrop (the apex of the gap between trouser legs, a pixel
     # or two wide here): colour at full resolution decides them, like the band — not filled with garment
