@@ -209,6 +209,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'flixnb.market.qc': { 'flixnb.market.qc._ck': ('qc.html#_ck', 'flixnb/market/qc.py'),
                                   'flixnb.market.qc._components': ('qc.html#_components', 'flixnb/market/qc.py'),
                                   'flixnb.market.qc._dict': ('qc.html#_dict', 'flixnb/market/qc.py'),
+                                  'flixnb.market.qc._elongation': ('qc.html#_elongation', 'flixnb/market/qc.py'),
                                   'flixnb.market.qc._hists': ('qc.html#_hists', 'flixnb/market/qc.py'),
                                   'flixnb.market.qc._icc_is_srgb': ('qc.html#_icc_is_srgb', 'flixnb/market/qc.py'),
                                   'flixnb.market.qc._load_for_qc': ('qc.html#_load_for_qc', 'flixnb/market/qc.py'),

@@ -54,9 +54,18 @@ def _components(m:np.ndarray):
     n, lab, st, _ = cv2.connectedComponentsWithStats(m.astype(np.uint8), connectivity=8)
     return n, lab, st
 
+def _elongation(mask) -> float:
+    "How many times longer than wide a region is: the square root of its second moments' eigenvalue ratio."
+    mo = cv2.moments(np.asarray(mask, np.uint8), binaryImage=True)
+    if mo['m00'] == 0: return 1.0
+    a, b, c = mo['mu20']/mo['m00'], mo['mu02']/mo['m00'], mo['mu11']/mo['m00']
+    d = np.sqrt(max((a - b)**2/4 + c*c, 0.0)); l1, l2 = (a + b)/2 + d, (a + b)/2 - d
+    return float(np.sqrt(l1/max(l2, 1/12)))
+
 def geometry(m:np.ndarray, frag_min:int=4, exact:np.ndarray|None=None) -> dict:
-    """Subject box (of the real parts), fill, fragments (small specks away from the subject) and holes (small enclosed
-    gaps; with `exact`, only gaps that are exactly the background colour count — not a white garment's highlights)."""
+    """Subject box (of the real parts), fill, fragments (small specks away from the subject) and holes (small, compact
+    enclosed gaps — a long one is the backdrop seen between an arm and the body; with `exact`, only gaps that are exactly
+    the background colour count — not a white garment's highlights)."""
     h, w = m.shape
     n, lab, st = _components(m)
     areas = st[1:, cv2.CC_STAT_AREA]
@@ -80,6 +89,7 @@ def geometry(m:np.ndarray, frag_min:int=4, exact:np.ndarray|None=None) -> dict:
         if i in border or not (4 <= ar < 0.003*areas.sum()): continue
         x0_, y0_, x1_, y1_ = max(x-6, 0), max(y-6, 0), min(x+ww+6, w), min(y+hh+6, h)
         hole = (blab[y0_:y1_, x0_:x1_] == i).astype(np.uint8)
+        if _elongation(hole) >= 3: continue             # a long gap (between an arm and the body): the backdrop seen through
         ring = (cv2.dilate(hole, np.ones((11, 11), np.uint8)) > 0) & (cv2.dilate(hole, np.ones((5, 5), np.uint8)) == 0)
         if core[y0_:y1_, x0_:x1_][ring].mean() >= 0.9: holes += 1
     return dict(box=(int(x0), int(y0), int(x1), int(y1)), fill=float(max((x1-x0)/w, (y1-y0)/h)),
