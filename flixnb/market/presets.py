@@ -14,8 +14,8 @@ from ..core import Shot, FlixError, StageError, NoSubjectError, templates_dir, a
 from ..stages.compose import place, keypoint_frame, colour_rgb, catalog
 
 # %% auto #0
-__all__ = ['CHOICES', 'PresetError', 'preset_dirs', 'available_presets', 'Preset', 'parse_preset', 'load_preset', 'source',
-           'plan', 'source_sizes', 'for_set', 'subject_category', 'plural', 'fill_within', 'category_fills',
+__all__ = ['CHOICES', 'FILL_MARGIN', 'PresetError', 'preset_dirs', 'available_presets', 'Preset', 'parse_preset', 'load_preset',
+           'source', 'plan', 'source_sizes', 'for_set', 'subject_category', 'plural', 'fill_within', 'category_fills',
            'apply_preset', 'encode_to_range', 'write_preset_image', 'main']
 
 # %% ../../nbs/21_presets.ipynb #53112648
@@ -254,22 +254,28 @@ def plural(category:str) -> str:
     "A garment category's plural, for sentences: tops, dresses, trousers."
     return {'dress': 'dresses', 'trousers': 'trousers'}.get(category, category + 's')
 
-def fill_within(t:float, r:float, f:float, lo:float|None=None, eps:float=0.006) -> float:
+FILL_MARGIN = 0.006   # kept inside the preset's fill limits: at exactly 75 %, the QC could read 74.9 % after rounding
+
+def _fill_range(r:float, f:float, lo:float|None=None) -> tuple[float, float]:
+    "(least, most) height fill for a subject whose width share is `r`× its height share, `FILL_MARGIN` inside the limits."
+    return (lo/max(1.0, r) + FILL_MARGIN if lo else 0.0), f*min(1.0, 1/r) - FILL_MARGIN
+
+def fill_within(t:float, r:float, f:float, lo:float|None=None) -> float:
     """The height fill nearest `t` for a subject whose width share is `r`× its height share: its width and height within
-    `f` (the preset's fill target), its longer side at least `lo` (the preset's fill.min, the QC's rule) — each with a
-    margin of `eps` for the pixels' rounding (at exactly 75 %, the QC could read 74.9 %)."""
-    up, need = f*min(1.0, 1/r) - eps, (lo/max(1.0, r) + eps if lo else 0.0)
+    `f` (the preset's fill target), its longer side at least `lo` (the preset's fill.min, the QC's rule), each with
+    a margin of `FILL_MARGIN` for the pixels' rounding."""
+    need, up = _fill_range(r, f, lo)
     return float(min(max(t, need), up))
 
 def category_fills(preset:Preset, subjects) -> tuple[dict, list[str]]:
     """({category: height fill}, notes): per category, the one share of the canvas height that most of its subjects can
     take — their width and height within `fill.target`, their longer side at least `fill.min`, and no more upscale than
-    `max_upscale` (the QC's rules, with a margin of `eps` for the pixels' rounding) — then the one that leaves the row
+    `max_upscale` (the QC's rules, with a margin of `FILL_MARGIN` for the pixels' rounding) — then the one that leaves the row
     tightest, then the largest. Those whose shape does not allow it (a cropped top far wider than the rest) come as near to
     it as they can (`fill_within`); the notes say how many share it. `subjects`: (category, box width, box height) in
     source pixels. A subject too small for the preset at any allowed fill fails its QC whatever the fill: its upscale
     does not constrain the others."""
-    W, H = preset.canvas_target(); f = preset.fill['target']; lo = preset.fill.get('min'); eps = 0.006
+    W, H = preset.canvas_target(); f = preset.fill['target']; lo = preset.fill.get('min')
     by: dict = {}
     for cat, bw, bh in subjects:
         if bw > 0 and bh > 0: by.setdefault(cat, []).append(((bw/bh) * (H/W), preset.max_upscale*bh/H))  # width share per unit of height share; the upscale's bound
@@ -277,9 +283,9 @@ def category_fills(preset:Preset, subjects) -> tuple[dict, list[str]]:
     for cat, rb in sorted(by.items()):
         rs = [r for r, _ in rb]
         iv = []                                                                   # each one's allowed height fills
-        for r, up in rb:
-            a, b = (lo/max(1.0, r) + eps if lo else 0.0), f*min(1.0, 1/r) - eps
-            iv.append((a, max(a, min(b, up - eps)) if up - eps >= a else b))
+        for r, up in rb:                                                      # the upscale's bound where it leaves room
+            a, b = _fill_range(r, f, lo)
+            iv.append((a, min(b, up - FILL_MARGIN) if up - FILL_MARGIN >= a else b))
         ts = sorted({x for ab in iv for x in ab}, reverse=True)
         share = lambda t: sum(a - 1e-9 <= t <= b + 1e-9 for a, b in iv)
         spread = lambda t: (lambda g: max(g) - min(g))([min(max(t, a), b) for a, b in iv])

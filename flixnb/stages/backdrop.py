@@ -94,6 +94,12 @@ def clean_mask(seed:np.ndarray, dev:np.ndarray, min_area:float=0.0005, hole_dev:
         m = m | (fill[lab2] & (inv > 0))
     return m
 
+def _enclosed(m:np.ndarray) -> np.ndarray:
+    "The pixels of `m` in its 4-connected pieces that do not touch the frame (the holes, when `m` is what a subject is not)."
+    n, lab = cv2.connectedComponents(m.astype(np.uint8), connectivity=4)
+    return np.isin(lab, np.setdiff1d(np.arange(1, n), np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])))
+
+
 # %% ../../nbs/10_backdrop.ipynb #f2d0afa3
 def _blur(x, sigma):
     "Gaussian blur; a wide one on a smaller copy (same result within a few %, several times faster)."
@@ -229,9 +235,7 @@ def _outline_hint(small, hint_s, dev, shadow, grow:float=2.0, keep:float=0.9):
     a coloured part colour already sees), it joins the hint (`hint_s`, returned)."""
     lum = cv2.GaussianBlur(np.clip(_lum(small), 0, 255).astype(np.uint8), (0, 0), 1.0)
     e = cv2.dilate(cv2.Canny(lum, 2, 5), np.ones((3, 3), np.uint8)) > 0
-    n, lab = cv2.connectedComponents((~e).astype(np.uint8), connectivity=4)
-    border = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
-    enc = ~np.isin(lab, border[border > 0])
+    enc = e | _enclosed(~e)
     sub = hint_s > 0.5
     m, elab = cv2.connectedComponents(enc.astype(np.uint8), connectivity=8)   # only the enclosed parts that hold the subject
     enc = np.isin(elab, np.unique(elab[sub & enc])) & (elab > 0)
@@ -528,9 +532,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         # outermost, mostly-backdrop pixels of a dark garment: that would be a light halo), and not around opened
         # backdrop, a hole (the gap between a sleeve and the body) or strands
         zone = (cv2.dilate(((((small - B)**2).sum(-1) < min_contrast**2) & inner).astype(np.uint8), se) > 0) & subj
-        n_, lab_ = cv2.connectedComponents((~subj).astype(np.uint8), connectivity=4)
-        shut = np.isin(lab_, np.setdiff1d(np.arange(1, n_), np.concatenate([lab_[0], lab_[-1], lab_[:, 0], lab_[:, -1]])))
-        for m in (op, shut, mixzone):
+        for m in (op, _enclosed(~subj), mixzone):
             if m is not None and m.any(): zone &= ~(cv2.dilate(m.astype(np.uint8), se) > 0)
         if zone.any(): BR = np.dstack([B, np.clip((hint_s - 0.4)/0.2, 0, 1)*zone]).astype(np.float32)
     if len(ys):
