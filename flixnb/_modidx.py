@@ -529,6 +529,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'flixnb.stages.backdrop.clean_mask': ('backdrop.html#clean_mask', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop.fit_backdrop_field': ( 'backdrop.html#fit_backdrop_field',
                                                                                        'flixnb/stages/backdrop.py'),
+                                        'flixnb.stages.backdrop.hair_box': ('backdrop.html#hair_box', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop.key_alpha': ('backdrop.html#key_alpha', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop.local_colour': ('backdrop.html#local_colour', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop.plate_small': ('backdrop.html#plate_small', 'flixnb/stages/backdrop.py')},

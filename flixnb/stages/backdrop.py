@@ -11,8 +11,8 @@ import numpy as np, cv2
 from ..core import Shot, stage, NoSubjectError, sample_points, shrink, block_pixels
 
 # %% auto #0
-__all__ = ['fit_backdrop_field', 'backdrop_stats', 'classify_lowres', 'clean_mask', 'local_colour', 'plate_small', 'key_alpha',
-           'backdrop']
+__all__ = ['fit_backdrop_field', 'backdrop_stats', 'classify_lowres', 'clean_mask', 'local_colour', 'plate_small', 'hair_box',
+           'key_alpha', 'backdrop']
 
 # %% ../../nbs/10_backdrop.ipynb #1f9f9fba
 def _poly_terms(x, y, deg):
@@ -373,14 +373,35 @@ def plate_small(plate, size, small_size) -> np.ndarray:
         _PLATES[key] = out
     return out
 
+# %% ../../nbs/10_backdrop.ipynb #113227e0
+def hair_box(keypoints:dict, shape) -> tuple[int, int, int, int]|None:
+    """(x0, y0, x1, y1), full-resolution pixels: the head and the hair falling on the shoulders, from BlazePose
+    `keypoints` ({name: [x, y, visibility]}, as the person stage records them) on an image of `shape`; None without a
+    visible head."""
+    H, W = shape[:2]
+    g = lambda n: keypoints.get(n) if keypoints.get(n) and keypoints[n][2] > 0.5 else None
+    head = [p for p in map(g, ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear')) if p]
+    if not head: return None
+    cx, cy = float(np.mean([p[0] for p in head])), float(np.mean([p[1] for p in head]))
+    sh = [p for p in map(g, ('left_shoulder', 'right_shoulder')) if p]
+    ears = [p for p in map(g, ('left_ear', 'right_ear')) if p]
+    if len(sh) == 2 and abs(sh[0][0] - sh[1][0]) > 0: sw, sy = abs(sh[0][0] - sh[1][0]), max(sh[0][1], sh[1][1])
+    else:
+        sw = 2.2*abs(ears[0][0] - ears[1][0]) if len(ears) == 2 else 0.15*H
+        sy = cy + 0.6*sw
+    box = (int(cx - 0.8*sw), 0, int(np.ceil(cx + 0.8*sw)), int(np.ceil(sy + 0.4*sw)))
+    box = (max(0, box[0]), 0, min(W, box[2]), min(H, box[3]))
+    return box if box[2] > box[0] and box[3] > 0 else None
+
 # %% ../../nbs/10_backdrop.ipynb #c3a9242f
 def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_depth:float=0.45,
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
-              flat_noise:float=0.2, white_parts:bool=True):
+              flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
-    info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels."""
+    info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels;
+    `hair`: a box (x0, y0, x1, y1) around a person's head (`hair_box`) where the edge is hair's."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
@@ -465,6 +486,12 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     if added.any():
         near = cv2.dilate(bandm.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         bandm |= _components(added, lambda m, sl: _thick(m) < 0.3 and (m & near[sl]).any())
+    hz = None
+    if hair is not None:   # around the head: the backdrop seen between strands is decided too, not filled
+        hz = np.zeros((h, w), bool); hz[int(hair[1]*s):int(np.ceil(hair[3]*s)), int(hair[0]*s):int(np.ceil(hair[2]*s))] = True
+        sweep = (dev < 1) & (cv2.distanceTransform(subj.astype(np.uint8), cv2.DIST_L2, 3) <= 3*band)
+        if hint_s is not None: sweep |= (hint_s < 0.5) & (((small - B)**2).sum(-1) < (2*min_contrast)**2)
+        bandm |= hz & subj & sweep
     bandm = bandm.astype(np.uint8)
     # 3. see-through fabric and fine strands: near the outline, colours that are a mix of the garment's own colour
     # and the backdrop field (any shade of it: the shadow under a sheer skirt)
@@ -543,6 +570,16 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         if BR is not None:   # the pixels of the backdrop's colour in that zone: the segmenter's ramp, where it says more
             Pb = sample_points(BR, mx, my)
             a = np.where(((I - Pb[:, :3])**2).sum(-1) < min_contrast**2, np.maximum(a, Pb[:, 3]), a)
+        if hz is not None:   # hair: the projection on the strands' own colour Fx, where that gives less alpha
+            dB = np.sqrt(((small - B)**2).sum(-1))
+            num, den = _norm_blur(small, inner*(dB/max(float(dB[inner].max()) if inner.any() else 1.0, 1e-6))**8, max(h, w)/120)
+            Fx = (num/np.maximum(den, 1e-12)[..., None]).astype(np.float32)
+            Bp = sample_points(np.ascontiguousarray(B), mx, my); dx = sample_points(Fx, mx, my) - Bp
+            n2 = (dx*dx).sum(-1)
+            ax = np.clip(((I - Bp)*dx).sum(-1)/np.maximum(n2, 1e-6), 0, 1)
+            use = sample_points(hz.astype(np.float32), mx, my) > 0.5
+            use &= (n2 >= min_contrast**2) & (ax < a)
+            a = np.where(use, ax + (a - ax)*a**4, a)                      # an opaque pixel (a = 1) stays opaque
         alpha[ys, xs] = a
         if foreground:   # I = α·F + (1 − α)·B with B the local backdrop colour: α·F is exact whatever α's noise
             aa = a[:, None]
@@ -571,22 +608,25 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
 def backdrop(shot:Shot, work:int=512, band:int=3, shadow_depth:float=0.45, min_contrast:float=24.0,
              min_area:float=0.0005, hole_dev:float=0.6, use_coarse:bool=True, edges:bool=True,
              defringe:bool=False, gate_core:bool=True, mixed:bool=True, plate:str|None=None, low_contrast:bool=True,
-             defringe_method:str='keyer') -> Shot:
+             defringe_method:str='keyer', hair:bool=True) -> Shot:
     """Key the subject off a studio backdrop: soft alpha at full resolution, cast shadow in layers['shadow'].
     `gate_core`: open bare backdrop inside the coarse mask's core; `mixed`: solve sheer fabric and fine strands;
     `plate`: a clean plate (the empty sweep, same camera and lights) — path or image — used as the backdrop field;
     `low_contrast`: where the garment's colour at its outline is the backdrop's, take the outline from the coarse mask;
     `defringe`: take the backdrop's colour out of the soft edge pixels — `defringe_method` 'keyer' (the keyer's own local
-    backdrop colour: exact for a studio sweep, and free) or 'fast' / 'ml' (`flixnb.stages.refine.estimate_foreground`)."""
+    backdrop colour: exact for a studio sweep, and free) or 'fast' / 'ml' (`flixnb.stages.refine.estimate_foreground`);
+    `hair`: on a photo of a person (the person stage's keypoints in `meta`), key the edge around the head as hair (`hair_box`)."""
     from flixnb.core import StageError
     if defringe_method not in ('keyer', 'fast', 'ml'): raise StageError(f"defringe_method must be 'keyer', 'fast' or 'ml', not {defringe_method!r}")
     native = defringe and defringe_method == 'keyer'
     hint = shot.layers.get('coarse') if use_coarse else None
+    hb = hair_box(shot.meta.get('keypoints') or {}, shot.image.shape) if hair else None
     res = key_alpha(shot.image, work=work, band=band, shadow_depth=shadow_depth, min_contrast=min_contrast,
                     min_area=min_area, hole_dev=hole_dev, hint=hint, edges=edges, gate_core=gate_core,
-                    mixed=mixed, plate=plate, low_contrast=low_contrast, foreground=native)
+                    mixed=mixed, plate=plate, low_contrast=low_contrast, foreground=native, hair=hb)
     alpha, sh, info = res[:3]
     info['used_coarse'] = hint is not None
+    info['hair_box'] = list(hb) if hb is not None else None
     if alpha is None: raise NoSubjectError("no subject found on the backdrop", shot.meta.get('path'))
     out = shot.replace(alpha=alpha)
     if native: out.image = res[3]
