@@ -398,12 +398,13 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
-              flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True):
+              flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True, edge_shadow:bool=True):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels;
     `hair`: a box (x0, y0, x1, y1) around a person's head (`hair_box`) where the edge is hair's; `solid`: band pixels
     more than a few pixels inside the edge (alpha ≥ 0.5) are opaque where the segmenter is sure of the garment, but for
-    strands, sheer fabric and hair."""
+    strands, sheer fabric and hair; `edge_shadow`: band pixels outside the edge (alpha < 0.5) whose colour is the
+    backdrop's, darkened, rather than a mix of it with the garment's (the garment's shadow beside it) get no alpha."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
@@ -572,6 +573,19 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         if BR is not None:   # the pixels of the backdrop's colour in that zone: the segmenter's ramp, where it says more
             Pb = sample_points(BR, mx, my)
             a = np.where(((I - Pb[:, :3])**2).sum(-1) < min_contrast**2, np.maximum(a, Pb[:, 3]), a)
+        if edge_shadow:   # the garment's shadow on the backdrop beside its edge is not a film of garment: where the
+            # garment's colour is not the backdrop's (a clear angle between them), I = a·F + b·B splits a pixel into the
+            # garment's share a and the backdrop's b; a mix has a + b = 1, a shadow a ≈ 0 and b < 1 — its alpha a/(a + b)
+            k = np.nonzero((a > 0) & (a < 0.5))[0]
+            if mixzone is not None and mixzone.any(): k = k[sample_points(mixzone.astype(np.float32), mx[k], my[k]) <= 0.01]
+            if len(k):
+                Ka_, Kb_, perp_ = _mix_solve(np.ascontiguousarray(F, np.float32), np.ascontiguousarray(B, np.float32))
+                at = lambda m: sample_points(np.ascontiguousarray(m, np.float32), mx[k], my[k])
+                Ik = I[k]; ga, gb = (Ik*at(Ka_)).sum(-1), (Ik*at(Kb_)).sum(-1); pp = at(perp_)
+                off = np.linalg.norm(Ik - ga[:, None]*at(F) - gb[:, None]*at(B), axis=-1)   # off the plane of F and B
+                ga, gb = np.clip(ga, 0, None), np.clip(gb, 0, None)
+                ok = (pp >= min_contrast) & (off < np.maximum(6.0, 0.15*pp)) & (ga + gb > 0.3)
+                a[k] = np.where(ok, np.minimum(a[k], ga/np.maximum(ga + gb, 1e-6)), a[k])
         if hz is not None:   # hair: the projection on the strands' own colour Fx, where that gives less alpha
             dB = np.sqrt(((small - B)**2).sum(-1))
             num, den = _norm_blur(small, inner*(dB/max(float(dB[inner].max()) if inner.any() else 1.0, 1e-6))**8, max(h, w)/120)
