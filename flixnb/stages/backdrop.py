@@ -576,13 +576,17 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         if edge_shadow:   # the garment's shadow on the backdrop beside its edge is not a film of garment: where the
             # garment's colour is not the backdrop's (a clear angle between them), I = a·F + b·B splits a pixel into the
             # garment's share a and the backdrop's b; a mix has a + b = 1, a shadow a ≈ 0 and b < 1 — its alpha a/(a + b)
-            k = np.nonzero((a > 0) & (a < 0.5))[0]
+            k = np.nonzero((a > 0.02) & (a < 0.5))[0]                            # below 0.02: not seen
             if mixzone is not None and mixzone.any(): k = k[sample_points(mixzone.astype(np.float32), mx[k], my[k]) <= 0.01]
-            if len(k):
-                Ka_, Kb_, perp_ = _mix_solve(np.ascontiguousarray(F, np.float32), np.ascontiguousarray(B, np.float32))
-                at = lambda m: sample_points(np.ascontiguousarray(m, np.float32), mx[k], my[k])
-                Ik = I[k]; ga, gb = (Ik*at(Ka_)).sum(-1), (Ik*at(Kb_)).sum(-1); pp = at(perp_)
-                off = np.linalg.norm(Ik - ga[:, None]*at(F) - gb[:, None]*at(B), axis=-1)   # off the plane of F and B
+            if len(k):   # the 2×2 least squares per pixel, on the local colours sampled there
+                mk, nk, Ik = mx[k], my[k], I[k]
+                Fk, Bk = (sample_points(np.ascontiguousarray(m, np.float32), mk, nk) for m in (F, B))
+                dot = lambda u, v: np.einsum('ij,ij->i', u, v)
+                g11, g12, g22, r1, r2 = dot(Fk, Fk), dot(Fk, Bk), dot(Bk, Bk), dot(Fk, Ik), dot(Bk, Ik)
+                det = np.maximum(g11*g22 - g12*g12, 1e-6)
+                ga, gb = (g22*r1 - g12*r2)/det, (g11*r2 - g12*r1)/det
+                pp = np.sqrt(det/np.maximum(g22, 1e-6))                          # |F ⟂ B|: how far apart the two colours are
+                off = np.sqrt(np.maximum(dot(Ik, Ik) - ga*r1 - gb*r2, 0))       # off the plane of F and B: |I − aF − bB|
                 ga, gb = np.clip(ga, 0, None), np.clip(gb, 0, None)
                 ok = (pp >= min_contrast) & (off < np.maximum(6.0, 0.15*pp)) & (ga + gb > 0.3)
                 a[k] = np.where(ok, np.minimum(a[k], ga/np.maximum(ga + gb, 1e-6)), a[k])
