@@ -605,7 +605,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             # edge's own few pixels are mixed (the lens's blur: 2 px up to 6 MP, 4 px at 24 MP), the rest inside is opaque
             r = max(2, round(0.8*np.sqrt(H*W/1e6)))
             Y0, Y1, X0, X1 = max(int(ys.min()) - r, 0), int(ys.max()) + r + 1, max(int(xs.min()) - r, 0), int(xs.max()) + r + 1
-            deep = cv2.erode((alpha[Y0:Y1, X0:X1] >= 0.5).view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2*r+1, 2*r+1)))[ys - Y0, xs - X0] > 0
+            deep = cv2.erode((alpha[Y0:Y1, X0:X1] >= 0.5).view(np.uint8), np.ones((2*r+1, 2*r+1), np.uint8))[ys - Y0, xs - X0] > 0   # a square: OpenCV's separable fast path
             for m in (mixzone, hz):
                 if m is not None and m.any(): deep &= sample_points(m.astype(np.float32), mx, my) <= 0.01
             # and only where the segmenter, if any, is sure of the garment (not a hem's shadow, not a sheer hem's fringe)
