@@ -570,23 +570,24 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         Kp = sample_points(K, mx, my)
         I = image[ys, xs].astype(np.float32)
         a = np.clip(I[:, 0]*Kp[:, 0] + I[:, 1]*Kp[:, 1] + I[:, 2]*Kp[:, 2] + Kp[:, 3], 0, 1)
+        at = lambda m: sample_points(np.ascontiguousarray(m, np.float32), mx, my)     # a low-res map at the pixels
         if BR is not None:   # the pixels of the backdrop's colour in that zone: the segmenter's ramp, where it says more
-            Pb = sample_points(BR, mx, my)
-            a = np.where(((I - Pb[:, :3])**2).sum(-1) < min_contrast**2, np.maximum(a, Pb[:, 3]), a)
+            Pb = sample_points(BR, mx, my); Bp = Pb[:, :3]
+            a = np.where(((I - Bp)**2).sum(-1) < min_contrast**2, np.maximum(a, Pb[:, 3]), a)
+        else: Bp = at(B)                                                 # the local backdrop colour at each pixel
+        # strands and sheer fabric (`mixzone`) and hair (`hz`) have their own alpha: the rules below for an opaque garment's
+        # edge leave them
+        mixed_pt = at(mixzone) > 0.01 if mixzone is not None and mixzone.any() else np.zeros(len(ys), bool)
+        hair_pt = at(hz) if hz is not None else np.zeros(len(ys), np.float32)
         if edge_shadow:   # the garment's shadow on the backdrop beside its edge is not a film of garment: where the
             # garment's colour is not the backdrop's (a clear angle between them), I = a·F + b·B splits a pixel into the
             # garment's share a and the backdrop's b; a mix has a + b = 1, a shadow a ≈ 0 and b < 1 — its alpha a/(a + b)
-            k = np.nonzero((a > 0.02) & (a < 0.5))[0]                            # below 0.02: not seen
-            if mixzone is not None and mixzone.any(): k = k[sample_points(mixzone.astype(np.float32), mx[k], my[k]) <= 0.01]
-            if len(k):   # the 2×2 least squares per pixel, on the local colours sampled there
-                mk, nk, Ik = mx[k], my[k], I[k]
-                Fk, Bk = (sample_points(np.ascontiguousarray(m, np.float32), mk, nk) for m in (F, B))
-                dot = lambda u, v: np.einsum('ij,ij->i', u, v)
-                g11, g12, g22, r1, r2 = dot(Fk, Fk), dot(Fk, Bk), dot(Bk, Bk), dot(Fk, Ik), dot(Bk, Ik)
-                det = np.maximum(g11*g22 - g12*g12, 1e-6)
-                ga, gb = (g22*r1 - g12*r2)/det, (g11*r2 - g12*r1)/det
-                pp = np.sqrt(det/np.maximum(g22, 1e-6))                          # |F ⟂ B|: how far apart the two colours are
-                off = np.sqrt(np.maximum(dot(Ik, Ik) - ga*r1 - gb*r2, 0))       # off the plane of F and B: |I − aF − bB|
+            k = np.nonzero((a > 0.02) & (a < 0.5) & ~mixed_pt)[0]                # below 0.02: not seen
+            if len(k):   # the 2×2 least squares per pixel (`_mix_solve`), on the local colours sampled there
+                Ik, Fk, Bk = I[k], sample_points(np.ascontiguousarray(F, np.float32), mx[k], my[k]), Bp[k]
+                Ka_, Kb_, pp = _mix_solve(Fk, Bk)                               # pp = |F ⟂ B|: how far apart the colours are
+                ga, gb = (Ik*Ka_).sum(-1), (Ik*Kb_).sum(-1)
+                off = np.linalg.norm(Ik - ga[:, None]*Fk - gb[:, None]*Bk, axis=-1)   # off the plane of F and B
                 ga, gb = np.clip(ga, 0, None), np.clip(gb, 0, None)
                 ok = (pp >= min_contrast) & (off < np.maximum(6.0, 0.15*pp)) & (ga + gb > 0.3)
                 a[k] = np.where(ok, np.minimum(a[k], ga/np.maximum(ga + gb, 1e-6)), a[k])
@@ -594,11 +595,9 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             dB = np.sqrt(((small - B)**2).sum(-1))
             num, den = _norm_blur(small, inner*(dB/max(float(dB[inner].max()) if inner.any() else 1.0, 1e-6))**8, max(h, w)/120)
             Fx = (num/np.maximum(den, 1e-12)[..., None]).astype(np.float32)
-            Bp = sample_points(np.ascontiguousarray(B), mx, my); dx = sample_points(Fx, mx, my) - Bp
-            n2 = (dx*dx).sum(-1)
+            dx = at(Fx) - Bp; n2 = (dx*dx).sum(-1)
             ax = np.clip(((I - Bp)*dx).sum(-1)/np.maximum(n2, 1e-6), 0, 1)
-            use = sample_points(hz.astype(np.float32), mx, my) > 0.5
-            use &= (n2 >= min_contrast**2) & (ax < a)
+            use = (hair_pt > 0.5) & (n2 >= min_contrast**2) & (ax < a)
             a = np.where(use, ax + (a - ax)*a**4, a)                      # an opaque pixel (a = 1) stays opaque
         alpha[ys, xs] = a
         if solid:   # fabric lighter than its mean colour F (a highlight along a sleeve) is not half backdrop: only the
@@ -606,14 +605,13 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             r = max(2, round(0.8*np.sqrt(H*W/1e6)))
             Y0, Y1, X0, X1 = max(int(ys.min()) - r, 0), int(ys.max()) + r + 1, max(int(xs.min()) - r, 0), int(xs.max()) + r + 1
             deep = cv2.erode((alpha[Y0:Y1, X0:X1] >= 0.5).view(np.uint8), np.ones((2*r+1, 2*r+1), np.uint8))[ys - Y0, xs - X0] > 0   # a square: OpenCV's separable fast path
-            for m in (mixzone, hz):
-                if m is not None and m.any(): deep &= sample_points(m.astype(np.float32), mx, my) <= 0.01
+            deep &= ~mixed_pt & (hair_pt <= 0.01)
             # and only where the segmenter, if any, is sure of the garment (not a hem's shadow, not a sheer hem's fringe)
-            if hint_s is not None: deep &= sample_points(np.ascontiguousarray(hint_s, np.float32), mx, my) > 0.8
+            if hint_s is not None: deep &= at(hint_s) > 0.8
             a = np.where(deep, np.float32(1), a); alpha[ys, xs] = a
         if foreground:   # I = α·F + (1 − α)·B with B the local backdrop colour: α·F is exact whatever α's noise
             aa = a[:, None]
-            P = Pb[:, :3].copy() if BR is not None else sample_points(np.ascontiguousarray(B), mx, my)
+            P = Bp.copy()
             P *= aa - 1; P += I                                          # α·F = I − (1 − α)·B
             np.maximum(P, 0, out=P); np.minimum(P, 255*aa, out=P)
             P /= np.maximum(aa, 1/255); P += 0.5                         # α = 1: the pixel itself
