@@ -64,12 +64,20 @@ def skin_share(image:np.ndarray, work:int=256) -> float:
     m = cv2.inRange(cv2.cvtColor(sm, cv2.COLOR_RGB2YCrCb), (40, 135, 85), (250, 175, 130))
     return float((cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0).mean())
 
+def _seg_name(seg:Shot, why:list, threshold) -> str:
+    "The segmenter that made `seg`'s mask ('u2netp', or 'u2netp+u2net' where U²-Net-p was unsure), its reason added to `why`."
+    so = seg.meta.get('second_opinion') or {}
+    if so.get('used'): why.append(f"U²-Net-p unsure over {so['unsure']:.0%} of its mask (> {threshold:.0%}): U²-Net's mask added")
+    elif so.get('skipped'): why.append(f"U²-Net-p unsure over {so['unsure']:.0%} of its mask, but {so['skipped']}")
+    return seg.meta.get('segmenter', 'u2netp')
+
 @stage("auto", role='clipper')
 def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_method:str='guided', defringe:bool=True,
-         busy_flip:bool=True, min_skin:float=0.004, person_plain:float=0.6) -> Shot:
+         busy_flip:bool=True, min_skin:float=0.004, person_plain:float=0.6, second_opinion:float|None=0.1) -> Shot:
     """Choose the clipping per image (person / plain backdrop / other), run it, and record the choice and why. A person
     found on a backdrop whose plain score is ≥ `person_plain` (studio model photos score 0.67–0.97 in `ootd/model`, street
-    photos < 0.1 in `cihp/`) is keyed like a product."""
+    photos < 0.1 in `cihp/`) is keyed like a product. On a studio backdrop, where more than `second_opinion` of
+    U²-Net-p's mask is unsure (a print mostly in the backdrop's white), U²-Net's mask is added (`u2netp(second=…)`)."""
     from flixnb.core import run_stage
     if people not in ('detect', 'never', 'always'): raise StageError(f"people must be 'detect', 'never' or 'always', not {people!r}")
     plain = plain_backdrop_score(shot.image)
@@ -87,8 +95,9 @@ def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_meth
                 # a model on a studio sweep is a subject on a plain backdrop: the keyer's colour edges place hair, hands
                 # and the gap between arm and body better than the person model's 256 px mask (its keypoints are kept)
                 why.append(f"on a studio backdrop (plain score ≥ {person_plain}): U²-Net-p + backdrop keyer")
-                out = run_stage(run_stage(p, 'u2netp'), 'backdrop', defringe=defringe)
-                out.meta['auto'] = dict(chose=['person', 'u2netp', 'backdrop'], why='; '.join(why))
+                seg = run_stage(p, 'u2netp', second=second_opinion)
+                out = run_stage(seg, 'backdrop', defringe=defringe)
+                out.meta['auto'] = dict(chose=['person', _seg_name(seg, why, second_opinion), 'backdrop'], why='; '.join(why))
                 return out
             out = run_stage(p, 'refine', method=refine_method, defringe=defringe)
             out.meta['auto'] = dict(chose=['person', 'refine'], why='; '.join(why))
@@ -96,8 +105,8 @@ def auto(shot:Shot, people:str='detect', plain_threshold:float=0.85, refine_meth
         why.append(because)
     if plain >= plain_threshold:
         why.append("plain studio backdrop: U²-Net-p + backdrop keyer")
-        seg = run_stage(shot, 'u2netp')
-        out, chose = run_stage(seg, 'backdrop', defringe=defringe), ['u2netp', 'backdrop']
+        seg = run_stage(shot, 'u2netp', second=second_opinion)
+        out, chose = run_stage(seg, 'backdrop', defringe=defringe), [_seg_name(seg, why, second_opinion), 'backdrop']
     else:
         why.append(f"busy background: U²-Net-p{' (mirror-averaged)' if busy_flip else ''} + refine")
         seg = run_stage(shot, 'u2netp', flip=bool(busy_flip))

@@ -11,10 +11,10 @@ import numpy as np
 import cv2
 
 from ..core import Shot, stage, NoSubjectError, StageError, ModelError
-from ..models import MODELS, load_onnx, model_path, model_input, u2netp_int8_path, trained_model_path
+from ..models import MODELS, load_onnx, model_path, model_input, u2netp_int8_path, trained_model_path, fetch_command
 
 # %% auto #0
-__all__ = ['coarse_shape', 'u2netp', 'u2net', 'onnx_model', 'pose_names', 'person']
+__all__ = ['coarse_shape', 'u2netp', 'u2net', 'unsure_share', 'second_opinion', 'onnx_model', 'pose_names', 'person']
 
 # %% ../../nbs/11_segment.ipynb #09eda858
 def _letterbox(img:np.ndarray, max_aspect:float=3.0):
@@ -91,15 +91,48 @@ def _u2(shot, name, min_conf, min_area, int8:bool=False, flip:bool=False):
     return _finish(shot, coarse, name + ('-int8' if int8 else ''), raw, min_conf, min_area, segmenter_flip=bool(flip))
 
 @stage("u2netp", role='segmenter')
-def u2netp(shot:Shot, min_conf:float=0.5, min_area:float=0.001, int8:bool=False, flip:bool=False) -> Shot:
+def u2netp(shot:Shot, min_conf:float=0.5, min_area:float=0.001, int8:bool=False, flip:bool=False,
+           second:float|None=None) -> Shot:
     """Coarse subject mask from U²-Net-p (4.6 MB, fast): the default segmenter for products; `int8`: its int8 version
-    (2× faster, see `u2netp_int8_path`); `flip`: also run the mirrored image and average (two passes)."""
-    return _u2(shot, 'u2netp', min_conf, min_area, int8, flip)
+    (2× faster, see `u2netp_int8_path`); `flip`: also run the mirrored image and average (two passes); `second`: where
+    more than this share of the mask's interior is unsure, U²-Net's opinion too (`second_opinion`)."""
+    out = _u2(shot, 'u2netp', min_conf, min_area, int8, flip)
+    return out if second is None else second_opinion(shot, out, second)
 
 @stage("u2net", role='segmenter')
 def u2net(shot:Shot, min_conf:float=0.5, min_area:float=0.001, flip:bool=False) -> Shot:
     "Coarse subject mask from U²-Net (176 MB): slower, sometimes cleaner than u2netp; `flip` as in `u2netp`."
     return _u2(shot, 'u2net', min_conf, min_area, flip=flip)
+
+# %% ../../nbs/11_segment.ipynb #3c3d5c1a
+def unsure_share(coarse:np.ndarray, lo:float=0.1, hi:float=0.9) -> float:
+    "Share of a coarse map's interior (its outline filled, less a 2-pixel rim) where the segmenter is unsure: `lo` < p < `hi`."
+    c = np.asarray(coarse, np.float32)
+    if c.ndim != 2: raise StageError(f"a coarse map is H×W, got shape {c.shape}")
+    cnt, _ = cv2.findContours((c > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    fill = np.zeros(c.shape, np.uint8); cv2.drawContours(fill, cnt, -1, 1, -1)
+    inner = cv2.erode(fill, np.ones((5, 5), np.uint8)) > 0
+    return float((inner & (c > lo) & (c < hi)).sum() / max(int(inner.sum()), 1))
+
+def second_opinion(shot:Shot, seg:Shot, threshold:float, model:str='u2net') -> Shot:
+    """`seg` (a segmenter's result for `shot`), or — where more than `threshold` of its mask's interior is unsure
+    (`unsure_share`) — the per-pixel larger of its map and `model`'s; recorded in `meta['second_opinion']`, also when
+    `model`'s weights are not installed (then `seg` goes on alone)."""
+    c = np.asarray(seg.layers['coarse'], np.float32)
+    u = unsure_share(c)
+    rec = dict(unsure=round(u, 4), threshold=threshold, model=model, used=False)
+    out = seg
+    if u > threshold:
+        try: q = _u2(shot, model, 0.0, 0.0)
+        except ModelError: rec['skipped'] = f"{model} is not installed ({fetch_command(model)})"
+        else:
+            d = np.asarray(q.layers['coarse'], np.float32)
+            if d.shape != c.shape: d = cv2.resize(d, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR)
+            out = _finish(shot, np.maximum(c, d), f"{seg.meta['segmenter']}+{model}", seg.meta['segmenter_confidence'],
+                          0.0, 0.0, segmenter_flip=seg.meta.get('segmenter_flip', False))
+            rec['used'] = True
+    out.meta['second_opinion'] = rec
+    return out
 
 # %% ../../nbs/11_segment.ipynb #b754eac3
 @stage("onnx", role='segmenter')
