@@ -123,10 +123,10 @@ def second_opinion(shot:Shot, seg:Shot, threshold:float, model:str='u2net') -> S
     rec = dict(unsure=round(u, 4), threshold=threshold, model=model, used=False)
     out = seg
     if u > threshold:
-        try: q = _u2(shot, model, 0.0, 0.0)
+        m = MODELS[model]
+        try: d, _ = _run_salient(shot, model_path(model), m['input_size'], m['mean'], m['std'])   # its coarse map only
         except ModelError: rec['skipped'] = f"{model} is not installed ({fetch_command(model)})"
         else:
-            d = np.asarray(q.layers['coarse'], np.float32)
             if d.shape != c.shape: d = cv2.resize(d, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR)
             out = _finish(shot, np.maximum(c, d), f"{seg.meta['segmenter']}+{model}", seg.meta['segmenter_confidence'],
                           0.0, 0.0, segmenter_flip=seg.meta.get('segmenter_flip', False))
