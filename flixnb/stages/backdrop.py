@@ -398,13 +398,16 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
-              flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True, edge_shadow:bool=True):
+              flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True, edge_shadow:bool=True,
+              cast_shadow:bool=True, cast_chroma:float=0.06):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels;
     `hair`: a box (x0, y0, x1, y1) around a person's head (`hair_box`) where the edge is hair's; `solid`: band pixels
     more than a few pixels inside the edge (alpha ≥ 0.5) are opaque where the segmenter is sure of the garment, but for
     strands, sheer fabric and hair; `edge_shadow`: band pixels outside the edge (alpha < 0.5) whose colour is the
-    backdrop's, darkened, rather than a mix of it with the garment's (the garment's shadow beside it) get no alpha."""
+    backdrop's, darkened, rather than a mix of it with the garment's (the garment's shadow beside it) get no alpha;
+    `cast_shadow`: where the segmenter (`hint`) is sure there is no subject, a smooth darkening of the backdrop is a
+    shadow even when the fill light tints it (chromaticity up to `cast_chroma` off the backdrop's)."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
@@ -437,6 +440,15 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         if edges and plate is None and _grain(image, s, bg & frame) < flat_noise:
             hint_s = _outline_hint(small, hint_s, dev, shadow)   # … on a noise-free backdrop, helped by the faint outline
+        if cast_shadow:   # … where it is sure there is no subject, a smooth darkening of the backdrop is a shadow even
+            # when the fill light tints it a little (`classify_lowres` allows only the backdrop's noise in colour): the
+            # floor's shadow beside a model's shoes, the backdrop in an arm's shadow between arm and body — not in the
+            # hair box (stray strands are thin, dark and outside the segmenter's mask too)
+            _, chroma = backdrop_stats(small, field)
+            cast = ((hint_s < 0.2) & (ratio < 1 - tol['tol_l']) & (ratio > 1 - shadow_depth) & (chroma < cast_chroma)
+                    & (_texture(ratio) < 0.5*tol['tol_l']))
+            if hair is not None: cast[int(hair[1]*s):int(np.ceil(hair[3]*s)), int(hair[0]*s):int(np.ceil(hair[2]*s))] = False
+            shadow |= cast; seed &= ~cast
         # … its confident core is garment, whatever the colour says (folds on white fabric look like shadows) …
         core = cv2.erode((hint_s > core_conf).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
         if gate_core:   # … but for bare backdrop in it, open to the outside (the gap between trouser legs) …
