@@ -399,7 +399,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
               flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True, edge_shadow:bool=True,
-              cast_shadow:bool=True, cast_chroma:float=0.06):
+              cast_shadow:bool=True, cast_chroma:float=0.06, shading:float|None=0.9):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels;
     `hair`: a box (x0, y0, x1, y1) around a person's head (`hair_box`) where the edge is hair's; `solid`: band pixels
@@ -407,7 +407,9 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     strands, sheer fabric and hair; `edge_shadow`: band pixels outside the edge (alpha < 0.5) whose colour is the
     backdrop's, darkened, rather than a mix of it with the garment's (the garment's shadow beside it) get no alpha;
     `cast_shadow`: where the segmenter (`hint`) is sure there is no subject, a smooth darkening of the backdrop is a
-    shadow even when the fill light tints it (chromaticity up to `cast_chroma` off the backdrop's)."""
+    shadow even when the fill light tints it (chromaticity up to `cast_chroma` off the backdrop's); `shading`: where the
+    segmenter is surer than this of the subject, what looks like shadow is the garment's own shading (the side of a white
+    shoe, a fold along a white sleeve's edge) and is subject — never where bare backdrop was opened."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
@@ -435,7 +437,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         lum = cv2.GaussianBlur(_lum(small), (0, 0), 0.8)
         e = cv2.Canny(np.clip(lum, 0, 255).astype(np.uint8), max(4.0, 4*noise), max(10.0, 8*noise)) > 0
         seed |= e & ~shadow
-    hint_s, opened, op = None, 0.0, None
+    hint_s, opened, op, shaded = None, 0.0, None, None
     if hint is not None:   # a segmenter's coarse mask: fills what colour cannot see (white on white)…
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         if edges and plate is None and _grain(image, s, bg & frame) < flat_noise:
@@ -455,12 +457,18 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             op = _open_backdrop(image, s, core, dev, shadow, hint_s, e if edges else np.zeros_like(core), gap_r)
             core &= ~op; opened = float(op.mean())
         seed |= core; shadow &= ~core
+        if shading is not None:   # … and where it is sure, a shade is the garment's own: the core above is eroded, which
+            # leaves out the garment's rim, where white fabric turns away from the light (the side of a white shoe). Added
+            # after the clean-up below, so that a shade cannot close a gap into a hole that the clean-up would fill
+            shaded = shadow & (hint_s > shading) & (dev > 1)
+            if op is not None and op.any(): shaded &= ~(cv2.dilate(op.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
         # … and its uncertain rim only where it looks like fabric (not the backdrop between trouser legs)
         seed |= _fabric_like(hint_s > 0.5, seed, dev, ratio, bg, shadow)
         if set_patches:   # … and a smooth patch of the set far from it (a hotspot, a tinted floor's shadow) is backdrop
             sp, dark = _set_patch(small, field, ratio, tol, hint_s, shadow_depth, e if edges else None)
             seed &= ~sp; shadow |= dark
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
+    if shaded is not None and shaded.any(): subj |= shaded; shadow &= ~shaded
     # detached pieces of the set, taken out below: after the local colours, which they do not disturb (their shade is
     # the backdrop's there, not the one beside a gap elsewhere)
     drop = subj & ~_unseen_pieces(subj, small, hint_s, min_contrast) if hint_s is not None and set_patches else None
