@@ -517,6 +517,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'flixnb.stages.backdrop._set_patch': ('backdrop.html#_set_patch', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._shadow_reach': ( 'backdrop.html#_shadow_reach',
                                                                                   'flixnb/stages/backdrop.py'),
+                                        'flixnb.stages.backdrop._smooth_outline': ( 'backdrop.html#_smooth_outline',
+                                                                                    'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._texture': ('backdrop.html#_texture', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._thick': ('backdrop.html#_thick', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._unseen_pieces': ( 'backdrop.html#_unseen_pieces',

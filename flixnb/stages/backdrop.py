@@ -245,6 +245,20 @@ def _outline_hint(small, hint_s, dev, shadow, grow:float=2.0, keep:float=0.9):
     enc = cv2.morphologyEx(enc.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     return np.maximum(hint_s, cv2.GaussianBlur(enc.astype(np.float32), (0, 0), 1.0))
 
+def _smooth_outline(small, subj, iters:int=4, inside:int=5, outside:int=8) -> np.ndarray:
+    """`subj` (low-res bool) with its outline regularised by OpenCV's GrabCut: a colour model of each side and a
+    smoothness term decide a band from `inside` px within the outline to `outside` px beyond it; what lies deeper
+    stays as it is (for an outline made of faint edges, which noise and folds make ragged)."""
+    s8 = subj.astype(np.uint8)
+    m = np.full(subj.shape, cv2.GC_BGD, np.uint8)
+    m[cv2.dilate(s8, np.ones((2*outside+1, 2*outside+1), np.uint8)) > 0] = cv2.GC_PR_BGD
+    m[subj] = cv2.GC_PR_FGD
+    m[cv2.erode(s8, np.ones((2*inside+1, 2*inside+1), np.uint8)) > 0] = cv2.GC_FGD
+    img = np.ascontiguousarray(np.clip(small, 0, 255).astype(np.uint8))
+    cv2.grabCut(img, m, None, np.zeros((1, 65)), np.zeros((1, 65)), iters, cv2.GC_INIT_WITH_MASK)
+    return (m == cv2.GC_FGD) | (m == cv2.GC_PR_FGD)
+
+
 # %% ../../nbs/10_backdrop.ipynb #773f38a1
 def _opaque_colour(small, field, inner, sigma):
     """The garment's own colour near each pixel: a blur of the interior weighted to the pixels whose chromaticity is
@@ -399,7 +413,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
               flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True, edge_shadow:bool=True,
-              cast_shadow:bool=True, cast_chroma:float=0.06, shading:float|None=0.9):
+              cast_shadow:bool=True, cast_chroma:float=0.06, shading:float|None=0.9, smooth_outline:bool=True):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels;
     `hair`: a box (x0, y0, x1, y1) around a person's head (`hair_box`) where the edge is hair's; `solid`: band pixels
@@ -409,7 +423,8 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     `cast_shadow`: where the segmenter (`hint`) is sure there is no subject, a smooth darkening of the backdrop is a
     shadow even when the fill light tints it (chromaticity up to `cast_chroma` off the backdrop's); `shading`: where the
     segmenter is surer than this of the subject, what looks like shadow is the garment's own shading (the side of a white
-    shoe, a fold along a white sleeve's edge) and is subject — never where bare backdrop was opened."""
+    shoe, a fold along a white sleeve's edge) and is subject — never where bare backdrop was opened; `smooth_outline`:
+    an outline that came from faint edges (`_outline_hint`) is regularised (`_smooth_outline`)."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
@@ -437,11 +452,12 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         lum = cv2.GaussianBlur(_lum(small), (0, 0), 0.8)
         e = cv2.Canny(np.clip(lum, 0, 255).astype(np.uint8), max(4.0, 4*noise), max(10.0, 8*noise)) > 0
         seed |= e & ~shadow
-    hint_s, opened, op, shaded = None, 0.0, None, None
+    hint_s, opened, op, shaded, outlined = None, 0.0, None, None, False
     if hint is not None:   # a segmenter's coarse mask: fills what colour cannot see (white on white)…
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         if edges and plate is None and _grain(image, s, bg & frame) < flat_noise:
-            hint_s = _outline_hint(small, hint_s, dev, shadow)   # … on a noise-free backdrop, helped by the faint outline
+            h2 = _outline_hint(small, hint_s, dev, shadow)   # … on a noise-free backdrop, helped by the faint outline
+            outlined, hint_s = h2 is not hint_s, h2           # (it returns the hint itself when the outline adds nothing)
         if cast_shadow:   # … where it is sure there is no subject, a smooth darkening of the backdrop is a shadow even
             # when the fill light tints it a little (`classify_lowres` allows only the backdrop's noise in colour): the
             # floor's shadow beside a model's shoes, the backdrop in an arm's shadow between arm and body — not in the
@@ -469,6 +485,10 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             seed &= ~sp; shadow |= dark
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
     if shaded is not None and shaded.any(): subj |= shaded; shadow &= ~shaded
+    if outlined and smooth_outline and subj.any():   # an outline from faint edges (white on white, the segmenter saw the print) is ragged
+        # where noise and folds cross it: GrabCut regularises it, and the hint follows (the edge's alpha takes its ramp)
+        subj = _smooth_outline(small, subj)
+        hint_s = np.minimum(hint_s, cv2.GaussianBlur(subj.astype(np.float32), (0, 0), 1.0))
     # detached pieces of the set, taken out below: after the local colours, which they do not disturb (their shade is
     # the backdrop's there, not the one beside a gap elsewhere)
     drop = subj & ~_unseen_pieces(subj, small, hint_s, min_contrast) if hint_s is not None and set_patches else None
