@@ -419,7 +419,8 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     `hair`: a box (x0, y0, x1, y1) around a person's head (`hair_box`) where the edge is hair's; `solid`: band pixels
     more than a few pixels inside the edge (alpha ≥ 0.5) are opaque where the segmenter is sure of the garment, but for
     strands, sheer fabric and hair; `edge_shadow`: band pixels outside the edge (alpha < 0.5) whose colour is the
-    backdrop's, darkened, rather than a mix of it with the garment's (the garment's shadow beside it) get no alpha;
+    backdrop's, darkened, rather than a mix of it with the garment's (the garment's shadow beside it), or that lie in the
+    backdrop's shadow where the segmenter sees no subject, get no alpha;
     `cast_shadow`: where the segmenter (`hint`) is sure there is no subject, a smooth darkening of the backdrop is a
     shadow even when the fill light tints it (chromaticity up to `cast_chroma` off the backdrop's); `shading`: where the
     segmenter is surer than this of the subject, what looks like shadow is the garment's own shading (the side of a white
@@ -635,6 +636,12 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
                 ga, gb = np.clip(ga, 0, None), np.clip(gb, 0, None)
                 ok = (pp >= min_contrast) & (off < np.maximum(6.0, 0.15*pp)) & (ga + gb > 0.3)
                 a[k] = np.where(ok, np.minimum(a[k], ga/np.maximum(ga + gb, 1e-6)), a[k])
+            # … and, whatever the colours, where the backdrop around is in shadow (the low-res classification) and the
+            # segmenter sees no subject: a neutral garment's mix with the sweep has a shadow's colour too (no angle
+            # between F and B), so the shadow under a hem came out as a film of garment
+            k = (a < 0.5) & (at(shadow.astype(np.float32)) > 0.5) & ~mixed_pt & (hair_pt <= 0.01)
+            if hint_s is not None: k &= at(hint_s) < 0.5
+            a = np.where(k, np.float32(0), a)
         if hz is not None:   # hair: the projection on the strands' own colour Fx, where that gives less alpha
             dB = np.sqrt(((small - B)**2).sum(-1))
             num, den = _norm_blur(small, inner*(dB/max(float(dB[inner].max()) if inner.any() else 1.0, 1e-6))**8, max(h, w)/120)
