@@ -410,7 +410,7 @@ def hair_box(keypoints:dict, shape) -> tuple[int, int, int, int]|None:
 # %% ../../nbs/10_backdrop.ipynb #c3a9242f
 def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_depth:float=0.45,
               min_contrast:float=24.0, min_area:float=0.0005, hole_dev:float=0.6, hint:np.ndarray|None=None,
-              edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=2, mixed:bool=True,
+              edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=1, mixed:bool=True,
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
               flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True, edge_shadow:bool=True,
               cast_shadow:bool=True, cast_chroma:float=0.06, shading:float|None=0.9, smooth_outline:bool=True):
