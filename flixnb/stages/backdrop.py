@@ -232,18 +232,18 @@ def _outline_hint(small, hint_s, dev, shadow, grow:float=2.0, keep:float=0.9):
     print) still has a faint outline: the region fine edges enclose (flooded from the frame's border). When it holds the
     segmenter's subject, is at least `grow`× larger (the segmenter saw a part, not a garment a little smaller: on a graded
     backdrop the faint edges wander), and what it adds is the backdrop's colour (a white garment: not a shadow, not
-    a coloured part colour already sees), it joins the hint (`hint_s`, returned)."""
+    a coloured part colour already sees), it joins the hint → (hint, whether the outline joined it)."""
     lum = cv2.GaussianBlur(np.clip(_lum(small), 0, 255).astype(np.uint8), (0, 0), 1.0)
     e = cv2.dilate(cv2.Canny(lum, 2, 5), np.ones((3, 3), np.uint8)) > 0
     enc = e | _enclosed(~e)
     sub = hint_s > 0.5
     m, elab = cv2.connectedComponents(enc.astype(np.uint8), connectivity=8)   # only the enclosed parts that hold the subject
     enc = np.isin(elab, np.unique(elab[sub & enc])) & (elab > 0)
-    if not sub.any() or enc.mean() > 0.9 or enc.sum() < grow*sub.sum() or (enc & sub).sum() < keep*sub.sum(): return hint_s
+    if not sub.any() or enc.mean() > 0.9 or enc.sum() < grow*sub.sum() or (enc & sub).sum() < keep*sub.sum(): return hint_s, False
     add = enc & ~sub
-    if np.minimum(dev[add], 4).mean() > 1 or shadow[add].mean() > 0.2: return hint_s
+    if np.minimum(dev[add], 4).mean() > 1 or shadow[add].mean() > 0.2: return hint_s, False
     enc = cv2.morphologyEx(enc.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    return np.maximum(hint_s, cv2.GaussianBlur(enc.astype(np.float32), (0, 0), 1.0))
+    return np.maximum(hint_s, cv2.GaussianBlur(enc.astype(np.float32), (0, 0), 1.0)), True
 
 def _smooth_outline(small, subj, iters:int=4, inside:int=5, outside:int=8) -> np.ndarray:
     """`subj` (low-res bool) with its outline regularised by OpenCV's GrabCut: a colour model of each side and a
@@ -454,11 +454,11 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         e = cv2.Canny(np.clip(lum, 0, 255).astype(np.uint8), max(4.0, 4*noise), max(10.0, 8*noise)) > 0
         seed |= e & ~shadow
     hint_s, opened, op, shaded, outlined = None, 0.0, None, None, False
+    hair_s = (slice(int(hair[1]*s), int(np.ceil(hair[3]*s))), slice(int(hair[0]*s), int(np.ceil(hair[2]*s)))) if hair is not None else None
     if hint is not None:   # a segmenter's coarse mask: fills what colour cannot see (white on white)…
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         if edges and plate is None and _grain(image, s, bg & frame) < flat_noise:
-            h2 = _outline_hint(small, hint_s, dev, shadow)   # … on a noise-free backdrop, helped by the faint outline
-            outlined, hint_s = h2 is not hint_s, h2           # (it returns the hint itself when the outline adds nothing)
+            hint_s, outlined = _outline_hint(small, hint_s, dev, shadow)   # … on a noise-free backdrop, helped by the faint outline
         if cast_shadow:   # … where it is sure there is no subject, a smooth darkening of the backdrop is a shadow even
             # when the fill light tints it a little (`classify_lowres` allows only the backdrop's noise in colour): the
             # floor's shadow beside a model's shoes, the backdrop in an arm's shadow between arm and body — not in the
@@ -466,7 +466,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             _, chroma = backdrop_stats(small, field)
             cast = ((hint_s < 0.2) & (ratio < 1 - tol['tol_l']) & (ratio > 1 - shadow_depth) & (chroma < cast_chroma)
                     & (_texture(ratio) < 0.5*tol['tol_l']))
-            if hair is not None: cast[int(hair[1]*s):int(np.ceil(hair[3]*s)), int(hair[0]*s):int(np.ceil(hair[2]*s))] = False
+            if hair_s is not None: cast[hair_s] = False
             shadow |= cast; seed &= ~cast
         # … its confident core is garment, whatever the colour says (folds on white fabric look like shadows) …
         core = cv2.erode((hint_s > core_conf).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
@@ -532,7 +532,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         bandm |= _components(added, lambda m, sl: _thick(m) < 0.3 and (m & near[sl]).any())
     hz = None
     if hair is not None:   # around the head: the backdrop seen between strands is decided too, not filled
-        hz = np.zeros((h, w), bool); hz[int(hair[1]*s):int(np.ceil(hair[3]*s)), int(hair[0]*s):int(np.ceil(hair[2]*s))] = True
+        hz = np.zeros((h, w), bool); hz[hair_s] = True
         sweep = (dev < 1) & (cv2.distanceTransform(subj.astype(np.uint8), cv2.DIST_L2, 3) <= 3*band)
         if hint_s is not None: sweep |= (hint_s < 0.5) & (((small - B)**2).sum(-1) < (2*min_contrast)**2)
         bandm |= hz & subj & sweep
