@@ -517,6 +517,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'flixnb.stages.backdrop._set_patch': ('backdrop.html#_set_patch', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._shadow_reach': ( 'backdrop.html#_shadow_reach',
                                                                                   'flixnb/stages/backdrop.py'),
+                                        'flixnb.stages.backdrop._sharp_shade': ('backdrop.html#_sharp_shade', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._smooth_outline': ( 'backdrop.html#_smooth_outline',
                                                                                     'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._texture': ('backdrop.html#_texture', 'flixnb/stages/backdrop.py'),

@@ -149,10 +149,17 @@ def _fine_texture(image, ys, xs, s, k=6):
     dx = Y[:, :, 2:] + Y[:, :, :-2] - 2*Y[:, :, 1:-1]; dy = Y[:, 2:] + Y[:, :-2] - 2*Y[:, 1:-1]
     return np.sqrt(((dx*dx).mean((1, 2)) + (dy*dy).mean((1, 2)))/12)
 
-def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0, holes:bool=True, wall:float=4.0):
+def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0, holes:bool=True, wall:float=4.0, bare:float=0.2,
+                   walled:float=0.5):
     """The pixels of `core` that are bare backdrop or cast shadow, smooth as the paper at full resolution, and joined
     to the backdrop outside the hint by a path at least `r` low-res px wide that crosses no edge `e`; with `holes`, also
-    the core's part of a backdrop hole the core covers only in part, walled in by the garment (median deviation ≥ `wall`)."""
+    the core's part of a backdrop hole the core covers only in part, walled in by the garment (median deviation ≥ `wall`).
+    With `bare` (on a cleaned white, where a gap shows the white itself), an opened region of which less than `bare` is
+    bare backdrop (the rest shade) is the garment's own tone (a cream tee, which reads as shadow all over) and stays —
+    on a photographed sweep the gap between two legs may be all in shadow (the khaki sample); so does one that
+    the garment around it (2–5 px away, where the segmenter sees it) does not wall in with colour: less than `walled`
+    of that ring tells from the backdrop (deviation > 2) — a patch of a white tee's chest amid white fabric, not a
+    gap between a sleeve and the body or between two legs."""
     loose = (dev < 1) | shadow
     cand = core & loose
     ref = np.nonzero((hint_s < 0.1) & (dev < 1))            # the paper, to compare with
@@ -185,6 +192,19 @@ def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0, holes:bo
                 m = lab2 == k
                 ring = (cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~m
                 if np.median(dev[ring]) >= wall: op |= m & core
+    if (bare or walled) and op.any():
+        n, lab, st, _ = cv2.connectedComponentsWithStats(op.astype(np.uint8), connectivity=8)
+        keep = np.bincount(lab[(dev < 1) & ~shadow], minlength=n) >= bare*np.bincount(lab.ravel(), minlength=n)
+        keep[0] = False
+        if walled:
+            H, W = op.shape
+            for k in np.nonzero(keep)[0]:
+                x, y, w, h = st[k, :4]; sl = (slice(max(y - 5, 0), y + h + 5), slice(max(x - 5, 0), x + w + 5))
+                m = (lab[sl] == k).astype(np.uint8)
+                ring = (cv2.dilate(m, np.ones((11, 11), np.uint8)) > 0) & ~(cv2.dilate(m, np.ones((5, 5), np.uint8)) > 0)
+                ring &= (hint_s[sl] > 0.5) & ~op[sl]
+                keep[k] = ring.any() and (dev[sl][ring] > 2).mean() >= walled
+        op = keep[lab]
     return op
 
 def _set_patch(small, field, ratio, tol, hint_s, shadow_depth=0.45, e=None, far:float=0.3, tint:float=4.0, gap:float=0.01):
@@ -201,6 +221,24 @@ def _set_patch(small, field, ratio, tol, hint_s, shadow_depth=0.45, e=None, far:
     if e is not None and p.any():
         p |= e & (cv2.dilate(p.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (hint_s < far)
     return p, p & (ratio < 1 - tol['tol_l'])
+
+def _sharp_shade(dev, shadow, ratio, sharp:float=0.6, min_px:int=20, near=None):
+    """The parts of `shadow` (low-res) that are fabric: connected pieces whose edge against the lit backdrop is a step
+    — the pixels along it at least `sharp` × as deep as the piece's median — where a shadow fades out over its
+    penumbra; with `near` (a mask: what the segmenter sees), only pieces that touch it (a garment's part it missed is
+    joined to what it saw; a floor of another tone away from it is the set). On a digitally cleaned white, a light grey
+    or cream garment reads as shadow all over."""
+    clear = cv2.dilate(((dev < 1) & ~shadow).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    n, lab, st, _ = cv2.connectedComponentsWithStats(shadow.astype(np.uint8), connectivity=8)
+    out = np.zeros_like(shadow)
+    for k in range(1, n):
+        if st[k, cv2.CC_STAT_AREA] < min_px: continue
+        x, y, w, h = st[k, :4]; sl = (slice(y, y + h), slice(x, x + w))
+        m = lab[sl] == k; edge = m & clear[sl]
+        if edge.sum() < 5 or (near is not None and not near[sl][m].any()): continue
+        depth = float(np.median(1 - ratio[sl][m]))
+        if depth > 0 and np.median(1 - ratio[sl][edge]) >= sharp*depth: out[sl] |= m
+    return out
 
 def _unseen_pieces(subj, small, hint_s, min_contrast:float=24.0, seen:float=0.1, r:int=3):
     """`subj` less its detached pieces that the segmenter does not see at all (`hint_s` < `seen` all over) and whose mean
@@ -231,8 +269,8 @@ def _outline_hint(small, hint_s, dev, shadow, grow:float=2.0, keep:float=0.9):
     """On a noise-free backdrop (a cleaned, flat digital white), a white garment that the segmenter saw only in part (its
     print) still has a faint outline: the region fine edges enclose (flooded from the frame's border). When it holds the
     segmenter's subject, is at least `grow`× larger (the segmenter saw a part, not a garment a little smaller: on a graded
-    backdrop the faint edges wander), and what it adds is the backdrop's colour (a white garment: not a shadow, not
-    a coloured part colour already sees), it joins the hint → (hint, whether the outline joined it)."""
+    backdrop the faint edges wander), and what it adds is mostly the backdrop's colour (a white garment, its grey inner
+    back at the neck and hem aside: not a shadow, not a coloured part colour already sees), it joins the hint → (hint, whether the outline joined it)."""
     lum = cv2.GaussianBlur(np.clip(_lum(small), 0, 255).astype(np.uint8), (0, 0), 1.0)
     e = cv2.dilate(cv2.Canny(lum, 2, 5), np.ones((3, 3), np.uint8)) > 0
     enc = e | _enclosed(~e)
@@ -241,14 +279,15 @@ def _outline_hint(small, hint_s, dev, shadow, grow:float=2.0, keep:float=0.9):
     enc = np.isin(elab, np.unique(elab[sub & enc])) & (elab > 0)
     if not sub.any() or enc.mean() > 0.9 or enc.sum() < grow*sub.sum() or (enc & sub).sum() < keep*sub.sum(): return hint_s, False
     add = enc & ~sub
-    if np.minimum(dev[add], 4).mean() > 1 or shadow[add].mean() > 0.2: return hint_s, False
+    if np.median(dev[add]) > 1 or shadow[add].mean() > 0.2: return hint_s, False
     enc = cv2.morphologyEx(enc.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     return np.maximum(hint_s, cv2.GaussianBlur(enc.astype(np.float32), (0, 0), 1.0)), True
 
-def _smooth_outline(small, subj, iters:int=4, inside:int=5, outside:int=8) -> np.ndarray:
+def _smooth_outline(small, subj, iters:int=4, inside:int=3, outside:int=8) -> np.ndarray:
     """`subj` (low-res bool) with its outline regularised by OpenCV's GrabCut: a colour model of each side and a
     smoothness term decide a band from `inside` px within the outline to `outside` px beyond it; what lies deeper
-    stays as it is (for an outline made of faint edges, which noise and folds make ragged)."""
+    stays as it is (for an outline made of faint edges, which noise and folds make ragged): a few pixels, so that it
+    cannot cut off a white tee's faint hem band."""
     s8 = subj.astype(np.uint8)
     m = np.full(subj.shape, cv2.GC_BGD, np.uint8)
     m[cv2.dilate(s8, np.ones((2*outside+1, 2*outside+1), np.uint8)) > 0] = cv2.GC_PR_BGD
@@ -413,7 +452,8 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
               edges:bool=True, core_conf:float=0.9, gate_core:bool=True, gap_r:int=1, mixed:bool=True,
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
               flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True, edge_shadow:bool=True,
-              cast_shadow:bool=True, cast_chroma:float=0.06, shading:float|None=0.9, smooth_outline:bool=True):
+              cast_shadow:bool=True, cast_chroma:float=0.06, shading:float|None=0.9, smooth_outline:bool=True,
+              sharp_shade:float|None=0.6):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels;
     `hair`: a box (x0, y0, x1, y1) around a person's head (`hair_box`) where the edge is hair's; `solid`: band pixels
@@ -425,7 +465,9 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     shadow even when the fill light tints it (chromaticity up to `cast_chroma` off the backdrop's); `shading`: where the
     segmenter is surer than this of the subject, what looks like shadow is the garment's own shading (the side of a white
     shoe, a fold along a white sleeve's edge) and is subject — never where bare backdrop was opened; `smooth_outline`:
-    an outline that came from faint edges (`_outline_hint`) is regularised (`_smooth_outline`)."""
+    an outline that came from faint edges (`_outline_hint`) is regularised (`_smooth_outline`); `sharp_shade`: on a
+    noise-free backdrop (a digitally cleaned white), a 'shadow' whose edge against the lit backdrop is a step
+    (`_sharp_shade`) is a light garment's own tone."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
@@ -447,17 +489,23 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             field = np.clip(plate*gain.astype(np.float32), 0, 255)
         dev, shadow, ratio, tol = classify_lowres(small, field, shadow_depth=shadow_depth, bg=bg)
         bg = dev < 1
+    flat = edges and plate is None and _grain(image, s, bg & frame) < flat_noise
     seed = (dev > 1) & ~shadow
     if edges:   # faint outlines (a white garment on a white sweep) close the subject so its interior is filled
         noise = float(1.4826*np.median(np.abs(small - field)[bg])) if bg.any() else 2.0
         lum = cv2.GaussianBlur(_lum(small), (0, 0), 0.8)
         e = cv2.Canny(np.clip(lum, 0, 255).astype(np.uint8), max(4.0, 4*noise), max(10.0, 8*noise)) > 0
         seed |= e & ~shadow
-    hint_s, opened, op, shaded, outlined = None, 0.0, None, None, False
+    hint_s, opened, op, shaded, outlined, fab = None, 0.0, None, None, False, None
     hair_s = (slice(int(hair[1]*s), int(np.ceil(hair[3]*s))), slice(int(hair[0]*s), int(np.ceil(hair[2]*s)))) if hair is not None else None
     if hint is not None:   # a segmenter's coarse mask: fills what colour cannot see (white on white)…
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        if edges and plate is None and _grain(image, s, bg & frame) < flat_noise:
+        if flat and sharp_shade and hair is None:   # … on a cleaned white, for a product shot: such a white has no shadows
+            # but composited ones, soft; a light garment's own tone has an outline — a part the segmenter missed, joined
+            # to what it saw (not with a person: the floor between the feet)
+            seen = cv2.dilate((hint_s > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            fab = _sharp_shade(dev, shadow, ratio, sharp_shade, near=seen); shadow &= ~fab; seed |= fab & (dev > 1)
+        if flat:
             hint_s, outlined = _outline_hint(small, hint_s, dev, shadow)   # … on a noise-free backdrop, helped by the faint outline
         if cast_shadow:   # … where it is sure there is no subject, a smooth darkening of the backdrop is a shadow even
             # when the fill light tints it a little (`classify_lowres` allows only the backdrop's noise in colour): the
@@ -467,11 +515,15 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             cast = ((hint_s < 0.2) & (ratio < 1 - tol['tol_l']) & (ratio > 1 - shadow_depth) & (chroma < cast_chroma)
                     & (_texture(ratio) < 0.5*tol['tol_l']))
             if hair_s is not None: cast[hair_s] = False
+            if fab is not None and cast.any():   # … but not the light garment's own tone found above
+                cast &= ~fab
+                f2 = _sharp_shade(dev, shadow | cast, ratio, sharp_shade, near=seen | fab); cast &= ~f2; fab |= f2
             shadow |= cast; seed &= ~cast
         # … its confident core is garment, whatever the colour says (folds on white fabric look like shadows) …
         core = cv2.erode((hint_s > core_conf).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))) > 0
         if gate_core:   # … but for bare backdrop in it, open to the outside (the gap between trouser legs) …
-            op = _open_backdrop(image, s, core, dev, shadow, hint_s, e if edges else np.zeros_like(core), gap_r)
+            # (on a cleaned white, a gap shows bare white: a region all in shade is the garment's tone, `bare`)
+            op = _open_backdrop(image, s, core, dev, shadow, hint_s, e if edges else np.zeros_like(core), gap_r, bare=0.2 if flat else 0)
             core &= ~op; opened = float(op.mean())
         seed |= core; shadow &= ~core
         if shading is not None:   # … and where it is sure, a shade is the garment's own: the core above is eroded, which
@@ -483,6 +535,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         seed |= _fabric_like(hint_s > 0.5, seed, dev, ratio, bg, shadow)
         if set_patches:   # … and a smooth patch of the set far from it (a hotspot, a tinted floor's shadow) is backdrop
             sp, dark = _set_patch(small, field, ratio, tol, hint_s, shadow_depth, e if edges else None)
+            if fab is not None: sp &= ~fab; dark &= ~fab
             seed &= ~sp; shadow |= dark
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
     if shaded is not None and shaded.any(): subj |= shaded; shadow &= ~shaded
@@ -512,8 +565,12 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         # low-contrast (a white tee on white), not a few weak spots on khaki, and never where bare backdrop was opened
         rim, low = outer & ~inner, ((F - B)**2).sum(-1) < min_contrast**2
         if rim.any() and low[rim].mean() > 0.1:
-            lowzone = cv2.dilate((low & rim).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4*band+1, 4*band+1))) > 0
+            wide = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4*band+1, 4*band+1))
+            lowzone = cv2.dilate((low & rim).astype(np.uint8), wide) > 0
             if op is not None: lowzone &= ~(cv2.dilate(op.astype(np.uint8), se) > 0)
+            # … only where the segmenter's outline runs near: a part it missed altogether (a white tee's sleeves, when it
+            # saw the print) keeps the outline that colour gives it
+            lowzone &= cv2.dilate((hint_s > 0.5).astype(np.uint8), wide) > 0
             if lowzone.any():
                 subj = clean_mask(np.where(lowzone, hint_s > 0.5, subj), dev, min_area=min_area, hole_dev=hole_dev)
                 info['subject_share'] = float(subj.mean())
