@@ -222,10 +222,10 @@ def _set_patch(small, field, ratio, tol, hint_s, shadow_depth=0.45, e=None, far:
         p |= e & (cv2.dilate(p.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0) & (hint_s < far)
     return p, p & (ratio < 1 - tol['tol_l'])
 
-def _sharp_shade(dev, shadow, ratio, sharp:float=0.6, min_px:int=20, near=None):
+def _sharp_shade(dev, shadow, ratio, sharp:float=0.6, full:float=0.95, min_px:int=20, near=None):
     """The parts of `shadow` (low-res) that are fabric: connected pieces whose edge against the lit backdrop is a step
-    — the pixels along it at least `sharp` × as deep as the piece's median — where a shadow fades out over its
-    penumbra; with `near` (a mask: what the segmenter sees), only pieces that touch it (a garment's part it missed is
+    — the pixels along it at least `sharp` × as deep as the piece's median, or the next ones in at least `full` × (a
+    small photo's outline pixel is a mix) — where a shadow fades out over its penumbra; with `near` (a mask: what the segmenter sees), only pieces that touch it (a garment's part it missed is
     joined to what it saw; a floor of another tone away from it is the set). On a digitally cleaned white, a light grey
     or cream garment reads as shadow all over."""
     clear = cv2.dilate(((dev < 1) & ~shadow).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
@@ -237,7 +237,9 @@ def _sharp_shade(dev, shadow, ratio, sharp:float=0.6, min_px:int=20, near=None):
         m = lab[sl] == k; edge = m & clear[sl]
         if edge.sum() < 5 or (near is not None and not near[sl][m].any()): continue
         depth = float(np.median(1 - ratio[sl][m]))
-        if depth > 0 and np.median(1 - ratio[sl][edge]) >= sharp*depth: out[sl] |= m
+        if depth <= 0: continue
+        nxt = m & ~edge & (cv2.dilate(edge.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+        if np.median(1 - ratio[sl][edge]) >= sharp*depth or (nxt.any() and np.median(1 - ratio[sl][nxt]) >= full*depth): out[sl] |= m
     return out
 
 def _unseen_pieces(subj, small, hint_s, min_contrast:float=24.0, seen:float=0.1, r:int=3):
