@@ -197,7 +197,6 @@ def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0, holes:bo
         keep = np.bincount(lab[(dev < 1) & ~shadow], minlength=n) >= bare*np.bincount(lab.ravel(), minlength=n)
         keep[0] = False
         if walled:
-            H, W = op.shape
             for k in np.nonzero(keep)[0]:
                 x, y, w, h = st[k, :4]; sl = (slice(max(y - 5, 0), y + h + 5), slice(max(x - 5, 0), x + w + 5))
                 m = (lab[sl] == k).astype(np.uint8)
@@ -225,9 +224,9 @@ def _set_patch(small, field, ratio, tol, hint_s, shadow_depth=0.45, e=None, far:
 def _sharp_shade(dev, shadow, ratio, sharp:float=0.6, full:float=0.95, min_px:int=20, near=None):
     """The parts of `shadow` (low-res) that are fabric: connected pieces whose edge against the lit backdrop is a step
     — the pixels along it at least `sharp` × as deep as the piece's median, or the next ones in at least `full` × (a
-    small photo's outline pixel is a mix) — where a shadow fades out over its penumbra; with `near` (a mask: what the segmenter sees), only pieces that touch it (a garment's part it missed is
-    joined to what it saw; a floor of another tone away from it is the set). On a digitally cleaned white, a light grey
-    or cream garment reads as shadow all over."""
+    small photo's outline pixel is a mix) — where a shadow fades out over its penumbra; with `near` (a mask: what the
+    segmenter sees), only pieces that touch it (a garment's part it missed is joined to what it saw; a floor of another
+    tone away from it is the set). On a digitally cleaned white, a light grey or cream garment reads as shadow all over."""
     clear = cv2.dilate(((dev < 1) & ~shadow).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     n, lab, st, _ = cv2.connectedComponentsWithStats(shadow.astype(np.uint8), connectivity=8)
     out = np.zeros_like(shadow)
@@ -272,7 +271,8 @@ def _outline_hint(small, hint_s, dev, shadow, grow:float=2.0, keep:float=0.9):
     print) still has a faint outline: the region fine edges enclose (flooded from the frame's border). When it holds the
     segmenter's subject, is at least `grow`× larger (the segmenter saw a part, not a garment a little smaller: on a graded
     backdrop the faint edges wander), and what it adds is mostly the backdrop's colour (a white garment, its grey inner
-    back at the neck and hem aside: not a shadow, not a coloured part colour already sees), it joins the hint → (hint, whether the outline joined it)."""
+    back at the neck and hem aside: not a shadow, not a coloured part colour already sees), it joins the hint → (hint,
+    whether the outline joined it)."""
     lum = cv2.GaussianBlur(np.clip(_lum(small), 0, 255).astype(np.uint8), (0, 0), 1.0)
     e = cv2.dilate(cv2.Canny(lum, 2, 5), np.ones((3, 3), np.uint8)) > 0
     enc = e | _enclosed(~e)
