@@ -558,10 +558,9 @@ def eval_garments(peers:bool=True, sheet='demo-out/cutouts-ootd.jpg', limit:int|
 
 # %% ../../nbs/91_evaluate.ipynb #939363ba
 def _filled(m) -> np.ndarray:
-    "`m` (bool) with the holes that do not reach the frame filled: the backdrop is what a flood from the border reaches."
-    f = np.pad(m.astype(np.uint8), 1)
-    cv2.floodFill(f, None, (0, 0), 2)
-    return f[1:-1, 1:-1] != 2
+    "`m` (bool) with the holes that do not reach the frame filled (`_enclosed`: what a subject is not, away from the frame)."
+    from flixnb.stages.backdrop import _enclosed
+    return m | _enclosed(~m)
 
 def held_out_items(n:int=200, seed:int=0) -> list:
     "A fixed random draw of `n` `viton-pairs/cloth` photos with their hole-filled masks (`MaskItem`s); [] without the data."
@@ -608,7 +607,7 @@ def eval_held_out(n:int=200, peers:bool=True, seed:int=0, progress=print) -> tup
     rows = [['flixnb cutout', len(recs), _f(fig['iou'], 4), _f(fig['bf'], 3), len(fig['unusable'])]]
     if fig['r_iou'] is not None: rows.append(['rembg u2net', len(recs), _f(fig['r_iou'], 4), _f(fig['r_bf'], 3), len(fig['r_unusable'])])
     md = ["## Garment cutouts on a wider draw: `viton-pairs/` with hole-filled masks", "",
-          f"Command: `flixnb eval held-out --n {n}` ({time.perf_counter()-t0:.0f} s). A fixed random {len(recs)} of the 1,010 "
+          f"Command: `flixnb eval held-out --n {n}` ({time.perf_counter()-t0:.0f} s). A fixed random {len(recs)} of the "
           f"`viton-pairs/cloth` product photos (192×256; seed {seed}), their masks' holes that do not reach the outline "
           "filled (the dataset's masks are a colour threshold, with holes through white and printed fabric). The shipped "
           "`cutout` recipe and rembg 2.0.86 u2net on the same files; mask = alpha ≥ 0.5, boundary F with a 2 px tolerance; "

@@ -491,17 +491,17 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             field = np.clip(plate*gain.astype(np.float32), 0, 255)
         dev, shadow, ratio, tol = classify_lowres(small, field, shadow_depth=shadow_depth, bg=bg)
         bg = dev < 1
-    flat = edges and plate is None and _grain(image, s, bg & frame) < flat_noise
     seed = (dev > 1) & ~shadow
     if edges:   # faint outlines (a white garment on a white sweep) close the subject so its interior is filled
         noise = float(1.4826*np.median(np.abs(small - field)[bg])) if bg.any() else 2.0
         lum = cv2.GaussianBlur(_lum(small), (0, 0), 0.8)
         e = cv2.Canny(np.clip(lum, 0, 255).astype(np.uint8), max(4.0, 4*noise), max(10.0, 8*noise)) > 0
         seed |= e & ~shadow
-    hint_s, opened, op, shaded, outlined, fab = None, 0.0, None, None, False, None
+    hint_s, opened, op, shaded, outlined, fab, flat = None, 0.0, None, None, False, None, False
     hair_s = (slice(int(hair[1]*s), int(np.ceil(hair[3]*s))), slice(int(hair[0]*s), int(np.ceil(hair[2]*s)))) if hair is not None else None
     if hint is not None:   # a segmenter's coarse mask: fills what colour cannot see (white on white)…
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        flat = edges and plate is None and _grain(image, s, bg & frame) < flat_noise   # a digitally cleaned backdrop
         if flat and sharp_shade and hair is None:   # … on a cleaned white, for a product shot: such a white has no shadows
             # but composited ones, soft; a light garment's own tone has an outline — a part the segmenter missed, joined
             # to what it saw (not with a person: the floor between the feet)
