@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 import numpy as np, cv2
-from ..core import Shot, stage, NoSubjectError, sample_points, shrink, block_pixels
+from ..core import Shot, stage, NoSubjectError, ModelError, sample_points, shrink, block_pixels
 
 # %% auto #0
 __all__ = ['fit_backdrop_field', 'backdrop_stats', 'classify_lowres', 'clean_mask', 'local_colour', 'plate_small', 'hair_box',
@@ -270,6 +270,24 @@ def _sharp_shade(dev, shadow, ratio, sharp:float=0.6, full:float=0.95, min_px:in
         if np.median(1 - ratio[sl][edge]) >= sharp*depth or (nxt.any() and np.median(1 - ratio[sl][nxt]) >= full*depth): out[sl] |= m
     return out
 
+def _trapped_gaps(core, dev, hint_s, min_px:int=20, wall:float=0.5):
+    """Regions of `core` (where the segmenter is sure of the subject) in the backdrop's colour (not its shade: a grey
+    garment on white is a 'shadow' all over), at least
+    `min_px` low-res px, walled in by colour (at least `wall` of a ring 2–5 px around each, where the segmenter sees the
+    subject, deviates > 2) → (n, labels 1…n): a gap between a sleeve and the body that the garment closes at both ends,
+    which no path from the outside reaches (`_open_backdrop`) — or a white print on a dark tee: colour cannot tell
+    them apart (`key_alpha`'s `second`)."""
+    n, lab, st, _ = cv2.connectedComponentsWithStats((core & (dev < 1)).astype(np.uint8), connectivity=8)
+    out, m2 = np.zeros(lab.shape, np.int32), 0
+    for k in range(1, n):
+        if st[k, cv2.CC_STAT_AREA] < min_px: continue
+        x, y, w, h = st[k, :4]; sl = (slice(max(y - 5, 0), y + h + 5), slice(max(x - 5, 0), x + w + 5))
+        m = (lab[sl] == k).astype(np.uint8)
+        ring = (cv2.dilate(m, np.ones((11, 11), np.uint8)) > 0) & ~(cv2.dilate(m, np.ones((5, 5), np.uint8)) > 0) & (hint_s[sl] > 0.5)
+        if ring.any() and (dev[sl][ring] > 2).mean() >= wall:
+            m2 += 1; out[sl][m > 0] = m2
+    return m2, out
+
 def _unseen_pieces(subj, small, hint_s, min_contrast:float=24.0, seen:float=0.1, r:int=3):
     """`subj` less its detached pieces that the segmenter does not see at all (`hint_s` < `seen` all over) and whose mean
     colour is that of the backdrop around them (within `min_contrast`, in a ring `r` low-res px wide): a patch of a graded
@@ -484,7 +502,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
               flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True, edge_shadow:bool=True,
               cast_shadow:bool=True, cast_chroma:float=0.06, shading:float|None=0.9, smooth_outline:bool=True,
-              sharp_shade:float|None=0.6):
+              sharp_shade:float|None=0.6, second=None, gap_open:float=0.2):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels;
     `hair`: a box (x0, y0, x1, y1) around a person's head (`hair_box`) where the edge is hair's; `solid`: band pixels
@@ -498,7 +516,10 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     shoe, a fold along a white sleeve's edge) and is subject — never where bare backdrop was opened; `smooth_outline`:
     an outline that came from faint edges (`_outline_hint`) is regularised (`_smooth_outline`); `sharp_shade`: on a
     noise-free backdrop (a digitally cleaned white), a 'shadow' whose edge against the lit backdrop is a step, or that
-    spreads far beyond what the segmenter sees (`_sharp_shade`), is a light garment's own tone."""
+    spreads far beyond what the segmenter sees (`_sharp_shade`), is a light garment's own tone; `second`: a callable
+    that returns another segmenter's map of the image (any size, 0–1), called only when the segmenter's sure core holds
+    regions of bare backdrop that colour walls in (`_trapped_gaps`): those where its mean is below `gap_open` are gaps
+    (between a sleeve and the body) and open; a print stays (recorded in info['trapped_gaps'])."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
@@ -526,7 +547,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         lum = cv2.GaussianBlur(_lum(small), (0, 0), 0.8)
         e = cv2.Canny(np.clip(lum, 0, 255).astype(np.uint8), max(4.0, 4*noise), max(10.0, 8*noise)) > 0
         seed |= e & ~shadow
-    hint_s, opened, op, shaded, outlined, fab, flat = None, 0.0, None, None, False, None, False
+    hint_s, opened, op, shaded, outlined, fab, flat, gaps, trapped = None, 0.0, None, None, False, None, False, None, None
     hair_s = (slice(int(hair[1]*s), int(np.ceil(hair[3]*s))), slice(int(hair[0]*s), int(np.ceil(hair[2]*s)))) if hair is not None else None
     if hint is not None:   # a segmenter's coarse mask: fills what colour cannot see (white on white)…
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -556,6 +577,24 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             # (on a cleaned white, a gap shows bare white: a region all in shade is the garment's tone, `bare`)
             op = _open_backdrop(image, s, core, dev, shadow, hint_s, e if edges else np.zeros_like(core), gap_r, bare=0.2 if flat else 0)
             core &= ~op; opened = float(op.mean())
+            if second is not None:   # … and bare backdrop that the garment walls in and closes at both ends (between a
+                # sleeve and the body; no path from the outside reaches it) where another segmenter, asked only then, sees
+                # no subject — a white print on a dark tee is walled in the same way, and that segmenter sees it
+                ng, gl = _trapped_gaps(core, dev, hint_s, max(20, int(min_area*h*w)))
+                if ng:
+                    try: m2 = np.asarray(second(), np.float32)
+                    except ModelError as err: gaps = dict(asked=ng, opened=0, skipped=str(err))
+                    else:
+                        m2 = cv2.resize(m2, (w, h), interpolation=cv2.INTER_AREA)
+                        mean2 = np.bincount(gl.ravel(), m2.ravel(), ng + 1) / np.maximum(np.bincount(gl.ravel(), minlength=ng + 1), 1)
+                        shut = mean2 < gap_open; shut[0] = False
+                        trapped = shut[gl]
+                        if trapped.any():   # … with the pixels near the backdrop's colour (deviation < 2: a narrow gap
+                            # is a little off it) or in its shade, joined to it, where the other segmenter sees no subject
+                            _, gl2 = cv2.connectedComponents((trapped | (((dev < 2) | shadow) & (m2 < gap_open))).astype(np.uint8), connectivity=8)
+                            g2 = np.unique(gl2[trapped]); trapped = np.isin(gl2, g2[g2 > 0])
+                        op |= trapped; core &= ~trapped; opened = float(op.mean())
+                        gaps = dict(asked=ng, opened=int(shut.sum()))
         seed |= core; shadow &= ~core
         if shading is not None:   # … and where it is sure, a shade is the garment's own: the core above is eroded, which
             # leaves out the garment's rim, where white fabric turns away from the light (the side of a white shoe). Added
@@ -569,6 +608,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             if fab is not None: sp &= ~fab; dark &= ~fab
             seed &= ~sp; shadow |= dark
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
+    if trapped is not None: subj &= ~trapped   # the clean-up fills holes: not those
     if shaded is not None and shaded.any(): subj |= shaded; shadow &= ~shaded
     if outlined and smooth_outline and subj.any():   # an outline from faint edges (white on white, the segmenter saw the print) is ragged
         # where noise and folds cross it: GrabCut regularises it, and the hint follows (the edge's alpha takes its ramp)
@@ -577,7 +617,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     # detached pieces of the set, taken out below: after the local colours, which they do not disturb (their shade is
     # the backdrop's there, not the one beside a gap elsewhere)
     drop = subj & ~_unseen_pieces(subj, small, hint_s, min_contrast) if hint_s is not None and set_patches else None
-    info = dict(work_size=(w, h), **tol, subject_share=float(subj.mean()), opened=opened, strands=0.0, sheer=0.0,
+    info = dict(work_size=(w, h), **tol, subject_share=float(subj.mean()), opened=opened, trapped_gaps=gaps, strands=0.0, sheer=0.0,
                 plate=plate is not None)
     none = (None, None, info) + ((None,) if foreground else ())
     if subj.sum() == 0 or subj.mean() > 0.995:
@@ -775,22 +815,26 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
 def backdrop(shot:Shot, work:int=512, band:int=3, shadow_depth:float=0.45, min_contrast:float=24.0,
              min_area:float=0.0005, hole_dev:float=0.6, use_coarse:bool=True, edges:bool=True,
              defringe:bool=False, gate_core:bool=True, mixed:bool=True, plate:str|None=None, low_contrast:bool=True,
-             defringe_method:str='keyer', hair:bool=True) -> Shot:
+             defringe_method:str='keyer', hair:bool=True, gap_check:str|None='u2net') -> Shot:
     """Key the subject off a studio backdrop: soft alpha at full resolution, cast shadow in layers['shadow'].
     `gate_core`: open bare backdrop inside the coarse mask's core; `mixed`: solve sheer fabric and fine strands;
     `plate`: a clean plate (the empty sweep, same camera and lights) — path or image — used as the backdrop field;
     `low_contrast`: where the garment's colour at its outline is the backdrop's, take the outline from the coarse mask;
     `defringe`: take the backdrop's colour out of the soft edge pixels — `defringe_method` 'keyer' (the keyer's own local
     backdrop colour: exact for a studio sweep, and free) or 'fast' / 'ml' (`flixnb.stages.refine.estimate_foreground`);
-    `hair`: on a photo of a person (the person stage's keypoints in `meta`), key the edge around the head as hair (`hair_box`)."""
+    `hair`: on a photo of a person (the person stage's keypoints in `meta`), key the edge around the head as hair (`hair_box`);
+    `gap_check`: the segmenter asked (`salient_map`) where the coarse mask's sure core walls in bare backdrop that no path
+    from the outside reaches (`key_alpha`'s `second`; None: never) — gone quietly when its weights are not installed."""
     from flixnb.core import StageError
     if defringe_method not in ('keyer', 'fast', 'ml'): raise StageError(f"defringe_method must be 'keyer', 'fast' or 'ml', not {defringe_method!r}")
     native = defringe and defringe_method == 'keyer'
     hint = shot.layers.get('coarse') if use_coarse else None
     hb = hair_box(shot.meta.get('keypoints') or {}, shot.image.shape) if hair else None
+    from flixnb.stages.segment import salient_map
+    second = (lambda: salient_map(shot, gap_check)) if gap_check and hint is not None else None
     res = key_alpha(shot.image, work=work, band=band, shadow_depth=shadow_depth, min_contrast=min_contrast,
                     min_area=min_area, hole_dev=hole_dev, hint=hint, edges=edges, gate_core=gate_core,
-                    mixed=mixed, plate=plate, low_contrast=low_contrast, foreground=native, hair=hb)
+                    mixed=mixed, plate=plate, low_contrast=low_contrast, foreground=native, hair=hb, second=second)
     alpha, sh, info = res[:3]
     info['used_coarse'] = hint is not None
     info['hair_box'] = list(hb) if hb is not None else None

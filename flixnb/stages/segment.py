@@ -14,7 +14,8 @@ from ..core import Shot, stage, NoSubjectError, StageError, ModelError
 from ..models import MODELS, load_onnx, model_path, model_input, u2netp_int8_path, trained_model_path, fetch_command
 
 # %% auto #0
-__all__ = ['coarse_shape', 'u2netp', 'u2net', 'unsure_share', 'second_opinion', 'onnx_model', 'pose_names', 'person']
+__all__ = ['coarse_shape', 'u2netp', 'u2net', 'unsure_share', 'salient_map', 'second_opinion', 'onnx_model', 'pose_names',
+           'person']
 
 # %% ../../nbs/11_segment.ipynb #09eda858
 def _letterbox(img:np.ndarray, max_aspect:float=3.0):
@@ -114,6 +115,13 @@ def unsure_share(coarse:np.ndarray, lo:float=0.1, hi:float=0.9) -> float:
     inner = cv2.erode(fill, np.ones((5, 5), np.uint8)) > 0
     return float((inner & (c > lo) & (c < hi)).sum() / max(int(inner.sum()), 1))
 
+def salient_map(shot:Shot, model:str='u2net') -> np.ndarray:
+    """`model`'s coarse map of `shot` (0–1, long side the network's input size, no clean-up): a second opinion that a
+    stage asks for where it is unsure (`second_opinion`, `backdrop`'s check of trapped gaps). Raises `ModelError`
+    when the weights are not installed."""
+    m = MODELS[model]
+    return _run_salient(shot, model_path(model), m['input_size'], m['mean'], m['std'])[0]
+
 def second_opinion(shot:Shot, seg:Shot, threshold:float, model:str='u2net') -> Shot:
     """`seg` (a segmenter's result for `shot`), or — where more than `threshold` of its mask's interior is unsure
     (`unsure_share`) — the per-pixel larger of its map and `model`'s; recorded in `meta['second_opinion']`, also when
@@ -123,8 +131,7 @@ def second_opinion(shot:Shot, seg:Shot, threshold:float, model:str='u2net') -> S
     rec = dict(unsure=round(u, 4), threshold=threshold, model=model, used=False)
     out = seg
     if u > threshold:
-        m = MODELS[model]
-        try: d, _ = _run_salient(shot, model_path(model), m['input_size'], m['mean'], m['std'])   # its coarse map only
+        try: d = salient_map(shot, model)
         except ModelError: rec['skipped'] = f"{model} is not installed ({fetch_command(model)})"
         else:
             if d.shape != c.shape: d = cv2.resize(d, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR)
