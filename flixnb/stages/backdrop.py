@@ -270,21 +270,24 @@ def _sharp_shade(dev, shadow, ratio, sharp:float=0.6, full:float=0.95, min_px:in
         if np.median(1 - ratio[sl][edge]) >= sharp*depth or (nxt.any() and np.median(1 - ratio[sl][nxt]) >= full*depth): out[sl] |= m
     return out
 
-def _trapped_gaps(core, dev, hint_s, min_px:int=20, wall:float=0.5):
-    """Regions of `core` (where the segmenter is sure of the subject) in the backdrop's colour (not its shade: a grey
-    garment on white is a 'shadow' all over), at least
-    `min_px` low-res px, walled in by colour (at least `wall` of a ring 2–5 px around each, where the segmenter sees the
-    subject, deviates > 2) → (n, labels 1…n): a gap between a sleeve and the body that the garment closes at both ends,
+def _trapped_gaps(inside, dev, hint_s, min_px:int=20, wall:float=0.5, max_share:float=0.1):
+    """Regions of `inside` (the keyed subject) in the backdrop's colour (not its shade: a grey garment on white is a
+    'shadow' all over), at least
+    `min_px` low-res px and 3 px thick somewhere, at most `max_share` of `inside` (a gap is a sliver of the garment; a
+    white body is not), walled in by colour (at least `wall` of a ring 2–5 px around each, where the segmenter sees the
+    subject, deviates > 2; what lies outside it does not wall: a white sleeve at the garment's edge is not walled in)
+    → (n, labels 1…n): a gap between a sleeve and the body that the garment closes at both ends,
     which no path from the outside reaches (`_open_backdrop`) — or a white print on a dark tee: colour cannot tell
     them apart (`key_alpha`'s `second`)."""
-    n, lab, st, _ = cv2.connectedComponentsWithStats((core & (dev < 1)).astype(np.uint8), connectivity=8)
-    out, m2 = np.zeros(lab.shape, np.int32), 0
+    n, lab, st, _ = cv2.connectedComponentsWithStats((inside & (dev < 1)).astype(np.uint8), connectivity=8)
+    out, m2, big = np.zeros(lab.shape, np.int32), 0, max_share*float(inside.sum())
     for k in range(1, n):
-        if st[k, cv2.CC_STAT_AREA] < min_px: continue
+        if not min_px <= st[k, cv2.CC_STAT_AREA] <= big: continue
         x, y, w, h = st[k, :4]; sl = (slice(max(y - 5, 0), y + h + 5), slice(max(x - 5, 0), x + w + 5))
         m = (lab[sl] == k).astype(np.uint8)
-        ring = (cv2.dilate(m, np.ones((11, 11), np.uint8)) > 0) & ~(cv2.dilate(m, np.ones((5, 5), np.uint8)) > 0) & (hint_s[sl] > 0.5)
-        if ring.any() and (dev[sl][ring] > 2).mean() >= wall:
+        if not cv2.erode(m, np.ones((3, 3), np.uint8)).any(): continue   # a line along the outline, not a gap
+        ring = (cv2.dilate(m, np.ones((11, 11), np.uint8)) > 0) & ~(cv2.dilate(m, np.ones((5, 5), np.uint8)) > 0)
+        if ring.any() and ((dev[sl] > 2) & (hint_s[sl] > 0.5))[ring].mean() >= wall:
             m2 += 1; out[sl][m > 0] = m2
     return m2, out
 
@@ -517,8 +520,8 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     an outline that came from faint edges (`_outline_hint`) is regularised (`_smooth_outline`); `sharp_shade`: on a
     noise-free backdrop (a digitally cleaned white), a 'shadow' whose edge against the lit backdrop is a step, or that
     spreads far beyond what the segmenter sees (`_sharp_shade`), is a light garment's own tone; `second`: a callable
-    that returns another segmenter's map of the image (any size, 0–1), called only when the segmenter's sure core holds
-    regions of bare backdrop that colour walls in (`_trapped_gaps`): those where its mean is below `gap_open` are gaps
+    that returns another segmenter's map of the image (any size, 0–1), called only when the keyed subject holds regions
+    of bare backdrop that colour walls in (`_trapped_gaps`: the segmenter's sure core or the clean-up closed them): those where its mean is below `gap_open` are gaps
     (between a sleeve and the body) and open; a print stays (recorded in info['trapped_gaps'])."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
@@ -547,7 +550,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         lum = cv2.GaussianBlur(_lum(small), (0, 0), 0.8)
         e = cv2.Canny(np.clip(lum, 0, 255).astype(np.uint8), max(4.0, 4*noise), max(10.0, 8*noise)) > 0
         seed |= e & ~shadow
-    hint_s, opened, op, shaded, outlined, fab, flat, gaps, trapped = None, 0.0, None, None, False, None, False, None, None
+    hint_s, opened, op, shaded, outlined, fab, flat, gaps = None, 0.0, None, None, False, None, False, None
     hair_s = (slice(int(hair[1]*s), int(np.ceil(hair[3]*s))), slice(int(hair[0]*s), int(np.ceil(hair[2]*s)))) if hair is not None else None
     if hint is not None:   # a segmenter's coarse mask: fills what colour cannot see (white on white)…
         hint_s = cv2.resize(np.asarray(hint, np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -577,24 +580,6 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             # (on a cleaned white, a gap shows bare white: a region all in shade is the garment's tone, `bare`)
             op = _open_backdrop(image, s, core, dev, shadow, hint_s, e if edges else np.zeros_like(core), gap_r, bare=0.2 if flat else 0)
             core &= ~op; opened = float(op.mean())
-            if second is not None:   # … and bare backdrop that the garment walls in and closes at both ends (between a
-                # sleeve and the body; no path from the outside reaches it) where another segmenter, asked only then, sees
-                # no subject — a white print on a dark tee is walled in the same way, and that segmenter sees it
-                ng, gl = _trapped_gaps(core, dev, hint_s, max(20, int(min_area*h*w)))
-                if ng:
-                    try: m2 = np.asarray(second(), np.float32)
-                    except ModelError as err: gaps = dict(asked=ng, opened=0, skipped=str(err))
-                    else:
-                        m2 = cv2.resize(m2, (w, h), interpolation=cv2.INTER_AREA)
-                        mean2 = np.bincount(gl.ravel(), m2.ravel(), ng + 1) / np.maximum(np.bincount(gl.ravel(), minlength=ng + 1), 1)
-                        shut = mean2 < gap_open; shut[0] = False
-                        trapped = shut[gl]
-                        if trapped.any():   # … with the pixels near the backdrop's colour (deviation < 2: a narrow gap
-                            # is a little off it) or in its shade, joined to it, where the other segmenter sees no subject
-                            _, gl2 = cv2.connectedComponents((trapped | (((dev < 2) | shadow) & (m2 < gap_open))).astype(np.uint8), connectivity=8)
-                            g2 = np.unique(gl2[trapped]); trapped = np.isin(gl2, g2[g2 > 0])
-                        op |= trapped; core &= ~trapped; opened = float(op.mean())
-                        gaps = dict(asked=ng, opened=int(shut.sum()))
         seed |= core; shadow &= ~core
         if shading is not None:   # … and where it is sure, a shade is the garment's own: the core above is eroded, which
             # leaves out the garment's rim, where white fabric turns away from the light (the side of a white shoe). Added
@@ -608,8 +593,28 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
             if fab is not None: sp &= ~fab; dark &= ~fab
             seed &= ~sp; shadow |= dark
     subj = clean_mask(seed, dev, min_area=min_area, hole_dev=hole_dev)
-    if trapped is not None: subj &= ~trapped   # the clean-up fills holes: not those
     if shaded is not None and shaded.any(): subj |= shaded; shadow &= ~shaded
+    if second is not None and hint_s is not None and gate_core:
+        # bare backdrop that the subject walls in but no path from the outside opened (a sleeve hanging beside the body,
+        # touching it at the cuff; the segmenter's core, or the clean-up's filling of holes, closed it) is a gap where
+        # another segmenter, asked only then, sees no subject — a white print on a dark tee is walled in the same way,
+        # and that segmenter sees it
+        ng, gl = _trapped_gaps(subj if op is None else subj & ~op, dev, hint_s, max(20, int(min_area*h*w)))
+        if ng:
+            try: m2 = np.asarray(second(), np.float32)
+            except ModelError as err: gaps = dict(asked=ng, opened=0, skipped=str(err))
+            else:
+                m2 = cv2.resize(m2, (w, h), interpolation=cv2.INTER_AREA)
+                mean2 = np.bincount(gl.ravel(), m2.ravel(), ng + 1) / np.maximum(np.bincount(gl.ravel(), minlength=ng + 1), 1)
+                shut = mean2 < gap_open; shut[0] = False
+                trapped = shut[gl]
+                if trapped.any():   # … with the pixels near the backdrop's colour (deviation < 2: a narrow gap is a
+                    # little off it) or in its shade, joined to it, where the other segmenter sees no subject either
+                    _, gl2 = cv2.connectedComponents((trapped | (((dev < 2) | shadow) & (m2 < gap_open))).astype(np.uint8), connectivity=8)
+                    g2 = np.unique(gl2[trapped]); grown = np.isin(gl2, g2[g2 > 0])
+                    if (grown & subj).sum() <= 0.1*subj.sum(): trapped = grown   # not into a white garment the other one misses
+                    subj &= ~trapped; op = trapped if op is None else op | trapped; opened = float(op.mean())
+                gaps = dict(asked=ng, opened=int(shut.sum()))
     if outlined and smooth_outline and subj.any():   # an outline from faint edges (white on white, the segmenter saw the print) is ragged
         # where noise and folds cross it: GrabCut regularises it, and the hint follows (the edge's alpha takes its ramp)
         subj = _smooth_outline(small, subj)
