@@ -519,6 +519,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'flixnb.stages.backdrop._outline_hint': ( 'backdrop.html#_outline_hint',
                                                                                   'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._poly_terms': ('backdrop.html#_poly_terms', 'flixnb/stages/backdrop.py'),
+                                        'flixnb.stages.backdrop._ring': ('backdrop.html#_ring', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._set_patch': ('backdrop.html#_set_patch', 'flixnb/stages/backdrop.py'),
                                         'flixnb.stages.backdrop._shadow_reach': ( 'backdrop.html#_shadow_reach',
                                                                                   'flixnb/stages/backdrop.py'),

@@ -149,6 +149,18 @@ def _fine_texture(image, ys, xs, s, k=6):
     dx = Y[:, :, 2:] + Y[:, :, :-2] - 2*Y[:, :, 1:-1]; dy = Y[:, 2:] + Y[:, :-2] - 2*Y[:, 1:-1]
     return np.sqrt(((dx*dx).mean((1, 2)) + (dy*dy).mean((1, 2)))/12)
 
+def _block_samples(image, ys, xs, s, n=4):
+    "n×n full-resolution pixels spread over the block that each low-res point (ys, xs) covers → (len, n², 3) float32."
+    H, W = image.shape[:2]
+    o = (np.arange(n) + .5)/(n*s)
+    yy = np.clip((ys[:, None]/s + o[None]).astype(np.int64), 0, H-1)
+    xx = np.clip((xs[:, None]/s + o[None]).astype(np.int64), 0, W-1)
+    return image[yy[:, :, None], xx[:, None, :]].reshape(len(ys), n*n, 3).astype(np.float32)
+
+def _ring(m) -> np.ndarray:
+    "The ring 2–5 px around the uint8 mask `m` (bool): where the garment that walls a region in is looked for."
+    return (cv2.dilate(m, np.ones((11, 11), np.uint8)) > 0) & ~(cv2.dilate(m, np.ones((5, 5), np.uint8)) > 0)
+
 def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0, holes:bool=True, wall:float=4.0, bare:float=0.2,
                    walled:float=0.5, pure:float|None=0.9, pure_walled:float=0.15):
     """The pixels of `core` that are bare backdrop or cast shadow, smooth as the paper at full resolution, and joined
@@ -201,16 +213,14 @@ def _open_backdrop(image, s, core, dev, shadow, hint_s, e, r=2, seed=0, holes:bo
         n, lab, st, _ = cv2.connectedComponentsWithStats(op.astype(np.uint8), connectivity=8)
         keep = np.bincount(lab[(dev < 1) & ~shadow], minlength=n) >= bare*np.bincount(lab.ravel(), minlength=n)
         keep[0] = False
-        H, W = image.shape[:2]
         def paper_min(yy, xx):   # the darkest channel of the full-resolution pixel at each low-res point
-            return image[np.minimum(((yy + .5)/s).astype(np.int64), H - 1), np.minimum(((xx + .5)/s).astype(np.int64), W - 1)].min(-1)
+            return _block_samples(image, yy, xx, s, 1)[:, 0].min(-1)
         paper, pure_gaps = float(np.median(paper_min(ref[0][ri], ref[1][ri]))) if bare and pure else None, []
         if walled:
             for k in np.nonzero(keep)[0]:
                 x, y, w, h = st[k, :4]; sl = (slice(max(y - 5, 0), y + h + 5), slice(max(x - 5, 0), x + w + 5))
                 m = (lab[sl] == k).astype(np.uint8)
-                ring = (cv2.dilate(m, np.ones((11, 11), np.uint8)) > 0) & ~(cv2.dilate(m, np.ones((5, 5), np.uint8)) > 0)
-                ring &= (hint_s[sl] > 0.5) & ~op[sl]
+                ring = _ring(m) & (hint_s[sl] > 0.5) & ~op[sl]
                 wall_share = float((dev[sl][ring] > 2).mean()) if ring.any() else 0.0
                 keep[k] = ring.any() and wall_share >= walled
                 if not keep[k] and paper is not None and ring.any() and wall_share >= pure_walled:   # the cleaned white itself
@@ -272,13 +282,12 @@ def _sharp_shade(dev, shadow, ratio, sharp:float=0.6, full:float=0.95, min_px:in
 
 def _trapped_gaps(inside, dev, hint_s, min_px:int=20, wall:float=0.5, max_share:float=0.1):
     """Regions of `inside` (the keyed subject) in the backdrop's colour (not its shade: a grey garment on white is a
-    'shadow' all over), at least
-    `min_px` low-res px and 3 px thick somewhere, at most `max_share` of `inside` (a gap is a sliver of the garment; a
-    white body is not), walled in by colour (at least `wall` of a ring 2–5 px around each, where the segmenter sees the
-    subject, deviates > 2; what lies outside it does not wall: a white sleeve at the garment's edge is not walled in)
-    → (n, labels 1…n): a gap between a sleeve and the body that the garment closes at both ends,
-    which no path from the outside reaches (`_open_backdrop`) — or a white print on a dark tee: colour cannot tell
-    them apart (`key_alpha`'s `second`)."""
+    'shadow' all over), at least `min_px` low-res px and 3 px thick somewhere, at most `max_share` of `inside` (a gap
+    is a sliver of the garment; a white body is not), walled in by colour (at least `wall` of a ring 2–5 px around
+    each, where the segmenter sees the subject, deviates > 2; what lies outside it does not wall: a white sleeve at the
+    garment's edge is not walled in) → (n, labels 1…n): a gap between a sleeve and the body that the garment closes at
+    both ends, which no path from the outside reaches (`_open_backdrop`) — or a white print on a dark tee: colour
+    cannot tell them apart (`key_alpha`'s `second`)."""
     n, lab, st, _ = cv2.connectedComponentsWithStats((inside & (dev < 1)).astype(np.uint8), connectivity=8)
     out, m2, big = np.zeros(lab.shape, np.int32), 0, max_share*float(inside.sum())
     for k in range(1, n):
@@ -286,7 +295,7 @@ def _trapped_gaps(inside, dev, hint_s, min_px:int=20, wall:float=0.5, max_share:
         x, y, w, h = st[k, :4]; sl = (slice(max(y - 5, 0), y + h + 5), slice(max(x - 5, 0), x + w + 5))
         m = (lab[sl] == k).astype(np.uint8)
         if not cv2.erode(m, np.ones((3, 3), np.uint8)).any(): continue   # a line along the outline, not a gap
-        ring = (cv2.dilate(m, np.ones((11, 11), np.uint8)) > 0) & ~(cv2.dilate(m, np.ones((5, 5), np.uint8)) > 0)
+        ring = _ring(m)
         if ring.any() and ((dev[sl] > 2) & (hint_s[sl] > 0.5))[ring].mean() >= wall:
             m2 += 1; out[sl][m > 0] = m2
     return m2, out
@@ -368,14 +377,6 @@ def _mix_solve(Fo, P):
     Ka = (g22[..., None]*Fo - g12[..., None]*P) / det[..., None]
     Kb = (g11[..., None]*P - g12[..., None]*Fo) / det[..., None]
     return Ka.astype(np.float32), Kb.astype(np.float32), np.sqrt(det/np.maximum(g22, 1e-6))
-
-def _block_samples(image, ys, xs, s, n=4):
-    "n×n full-resolution pixels spread over the block that each low-res point (ys, xs) covers → (len, n², 3) float32."
-    H, W = image.shape[:2]
-    o = (np.arange(n) + .5)/(n*s)
-    yy = np.clip((ys[:, None]/s + o[None]).astype(np.int64), 0, H-1)
-    xx = np.clip((xs[:, None]/s + o[None]).astype(np.int64), 0, W-1)
-    return image[yy[:, :, None], xx[:, None, :]].reshape(len(ys), n*n, 3).astype(np.float32)
 
 def _components(mask, keep):
     "The 8-connected components `m` of `mask` for which `keep(m, sl)` is true (`m` is the component within `sl`)."
@@ -505,7 +506,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
               plate:np.ndarray|None=None, low_contrast:bool=True, foreground:bool=False, set_patches:bool=True, trust_core:float|None=0.9,
               flat_noise:float=0.2, white_parts:bool=True, hair:tuple|None=None, solid:bool=True, edge_shadow:bool=True,
               cast_shadow:bool=True, cast_chroma:float=0.06, shading:float|None=0.9, smooth_outline:bool=True,
-              sharp_shade:float|None=0.6, second=None, gap_open:float=0.2):
+              sharp_shade:float|None=0.6, second=None, gap_open:float=0.2, gap_share:float=0.1):
     """Key `image` (H×W×3 uint8) against its backdrop (or its clean `plate`) → (alpha H×W float32, shadow low-res float32,
     info); with `foreground`, a fourth value: the image with the backdrop's colour taken out of the soft edge pixels;
     `hair`: a box (x0, y0, x1, y1) around a person's head (`hair_box`) where the edge is hair's; `solid`: band pixels
@@ -521,8 +522,9 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
     noise-free backdrop (a digitally cleaned white), a 'shadow' whose edge against the lit backdrop is a step, or that
     spreads far beyond what the segmenter sees (`_sharp_shade`), is a light garment's own tone; `second`: a callable
     that returns another segmenter's map of the image (any size, 0–1), called only when the keyed subject holds regions
-    of bare backdrop that colour walls in (`_trapped_gaps`: the segmenter's sure core or the clean-up closed them): those where its mean is below `gap_open` are gaps
-    (between a sleeve and the body) and open; a print stays (recorded in info['trapped_gaps'])."""
+    of bare backdrop that colour walls in (`_trapped_gaps`, at most `gap_share` of the subject: the segmenter's sure
+    core or the clean-up closed them): those where its mean is below `gap_open` are gaps (between a sleeve and the
+    body) and open; a print stays (recorded in info['trapped_gaps'])."""
     H, W = image.shape[:2]
     s = min(1.0, work/max(H, W))
     h, w = max(1, round(H*s)), max(1, round(W*s))
@@ -599,7 +601,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
         # touching it at the cuff; the segmenter's core, or the clean-up's filling of holes, closed it) is a gap where
         # another segmenter, asked only then, sees no subject — a white print on a dark tee is walled in the same way,
         # and that segmenter sees it
-        ng, gl = _trapped_gaps(subj if op is None else subj & ~op, dev, hint_s, max(20, int(min_area*h*w)))
+        ng, gl = _trapped_gaps(subj if op is None else subj & ~op, dev, hint_s, max(20, int(min_area*h*w)), max_share=gap_share)
         if ng:
             try: m2 = np.asarray(second(), np.float32)
             except ModelError as err: gaps = dict(asked=ng, opened=0, skipped=str(err))
@@ -612,7 +614,7 @@ def key_alpha(image:np.ndarray, work:int=512, deg:int=4, band:int=3, shadow_dept
                     # little off it) or in its shade, joined to it, where the other segmenter sees no subject either
                     _, gl2 = cv2.connectedComponents((trapped | (((dev < 2) | shadow) & (m2 < gap_open))).astype(np.uint8), connectivity=8)
                     g2 = np.unique(gl2[trapped]); grown = np.isin(gl2, g2[g2 > 0])
-                    if (grown & subj).sum() <= 0.1*subj.sum(): trapped = grown   # not into a white garment the other one misses
+                    if (grown & subj).sum() <= gap_share*subj.sum(): trapped = grown   # not into a white garment the other one misses
                     subj &= ~trapped; op = trapped if op is None else op | trapped; opened = float(op.mean())
                 gaps = dict(asked=ng, opened=int(shut.sum()))
     if outlined and smooth_outline and subj.any():   # an outline from faint edges (white on white, the segmenter saw the print) is ragged
@@ -828,8 +830,8 @@ def backdrop(shot:Shot, work:int=512, band:int=3, shadow_depth:float=0.45, min_c
     `defringe`: take the backdrop's colour out of the soft edge pixels — `defringe_method` 'keyer' (the keyer's own local
     backdrop colour: exact for a studio sweep, and free) or 'fast' / 'ml' (`flixnb.stages.refine.estimate_foreground`);
     `hair`: on a photo of a person (the person stage's keypoints in `meta`), key the edge around the head as hair (`hair_box`);
-    `gap_check`: the segmenter asked (`salient_map`) where the coarse mask's sure core walls in bare backdrop that no path
-    from the outside reaches (`key_alpha`'s `second`; None: never) — gone quietly when its weights are not installed."""
+    `gap_check`: the segmenter asked (`salient_map`) where the keyed subject walls in bare backdrop that no path from
+    the outside reaches (`key_alpha`'s `second`; None: never) — gone quietly when its weights are not installed."""
     from flixnb.core import StageError
     if defringe_method not in ('keyer', 'fast', 'ml'): raise StageError(f"defringe_method must be 'keyer', 'fast' or 'ml', not {defringe_method!r}")
     native = defringe and defringe_method == 'keyer'
